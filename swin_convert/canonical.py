@@ -1,0 +1,257 @@
+"""The canonical checkpoint: a spec plus tensors under official names without buffers.
+
+Also: the canonical key list of a spec (what a complete checkpoint holds), spec inference
+from tensor shapes, buffers and configs, and validation of a parsed checkpoint.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import geometry
+from .errors import LayoutError, UsageError
+from .keymap import Parsed, expected_buffer_shape
+from .spec import Assumptions, SwinSpec
+from .tensors import to_numpy
+
+CPB_HIDDEN = 512
+
+
+@dataclass
+class CanonicalCheckpoint:
+    """What every layout converts to and from."""
+
+    spec: SwinSpec
+    tensors: dict                     # canonical name -> tensor source
+    source: str = ""                  # what the user gave
+    source_layout: str = ""
+    assumptions: Assumptions = field(default_factory=Assumptions)
+    metadata: dict = field(default_factory=dict)   # source safetensors metadata
+    config: dict | None = None                     # source config.json
+    origin: object = None                          # ResolvedSource for hub/url inputs
+
+    @property
+    def num_params(self) -> int:
+        return sum(int(np.prod(s.shape)) for s in self.tensors.values())
+
+
+def canonical_shapes(spec: SwinSpec) -> dict[str, tuple]:
+    """Every canonical tensor of ``spec`` with its shape, in module order."""
+    e, out = spec.embed_dim, {}
+    out["patch_embed.proj.weight"] = (e, spec.in_chans, spec.patch_size, spec.patch_size)
+    out["patch_embed.proj.bias"] = (e,)
+    if spec.patch_norm:
+        out["patch_embed.norm.weight"] = out["patch_embed.norm.bias"] = (e,)
+    if spec.ape:
+        out["absolute_pos_embed"] = (1, (spec.img_size // spec.patch_size) ** 2, e)
+    for s in range(spec.num_stages):
+        for b in range(spec.depths[s]):
+            out.update(_block_shapes(spec, s, f"layers.{s}.blocks.{b}."))
+        if s < spec.num_stages - 1:
+            d = spec.dims[s]
+            out[f"layers.{s}.downsample.reduction.weight"] = (2 * d, 4 * d)
+            norm = 4 * d if spec.version == 1 else 2 * d
+            out[f"layers.{s}.downsample.norm.weight"] = out[f"layers.{s}.downsample.norm.bias"] = (norm,)
+    out["norm.weight"] = out["norm.bias"] = (spec.num_features,)
+    if spec.num_classes:
+        out["head.weight"], out["head.bias"] = (spec.num_classes, spec.num_features), (spec.num_classes,)
+    return out
+
+
+def _block_shapes(spec: SwinSpec, s: int, p: str) -> dict:
+    d, h, w, hid = spec.dims[s], spec.num_heads[s], spec.window_size[s], spec.hidden_dims[s]
+    out = {p + "norm1.weight": (d,), p + "norm1.bias": (d,)}
+    if spec.version == 1:
+        out[p + "attn.relative_position_bias_table"] = ((2 * w - 1) ** 2, h)
+        out[p + "attn.qkv.weight"] = (3 * d, d)
+        if spec.qkv_bias:
+            out[p + "attn.qkv.bias"] = (3 * d,)
+    else:
+        out[p + "attn.logit_scale"] = (h, 1, 1)
+        if spec.qkv_bias:
+            out[p + "attn.q_bias"] = out[p + "attn.v_bias"] = (d,)
+        out[p + "attn.cpb_mlp.0.weight"], out[p + "attn.cpb_mlp.0.bias"] = (CPB_HIDDEN, 2), (CPB_HIDDEN,)
+        out[p + "attn.cpb_mlp.2.weight"] = (h, CPB_HIDDEN)
+        out[p + "attn.qkv.weight"] = (3 * d, d)
+    out[p + "attn.proj.weight"], out[p + "attn.proj.bias"] = (d, d), (d,)
+    out[p + "norm2.weight"] = out[p + "norm2.bias"] = (d,)
+    out[p + "mlp.fc1.weight"], out[p + "mlp.fc1.bias"] = (hid, d), (hid,)
+    out[p + "mlp.fc2.weight"], out[p + "mlp.fc2.bias"] = (d, hid), (d,)
+    return out
+
+
+def order_like_spec(spec: SwinSpec, tensors: dict) -> dict:
+    return {k: tensors[k] for k in canonical_shapes(spec) if k in tensors}
+
+
+# ----------------------------------------------------------------------------------------
+# inference
+# ----------------------------------------------------------------------------------------
+@dataclass
+class Hints:
+    """Geometry facts from outside the weights: flags first, then config.json / metadata."""
+
+    img_size: int | None = None
+    window_size: tuple | None = None                 # per stage (configured, clamped later)
+    pretrained_window_sizes: tuple | None = None
+    mlp_ratio: float | None = None
+    source: dict = field(default_factory=dict)       # field -> where it came from
+
+
+def infer_spec(version: int, parsed: Parsed, flags: Hints, config: Hints, notes: Assumptions) -> SwinSpec:
+    """Build the spec from shapes; fill geometry from buffers, then flags, then config, else assume."""
+    t = parsed.tensors
+    shape = lambda k: tuple(t[k].shape) if k in t else None  # noqa: E731
+    proj = shape("patch_embed.proj.weight")
+    if proj is None or len(proj) != 4:
+        raise LayoutError("The checkpoint has no patch embedding (patch_embed.proj.weight or its equivalent).",
+                          "Is this a Swin classification checkpoint? Pass FROM explicitly if detection was wrong.")
+    depths = _depths(t)
+    heads = tuple(_heads(version, t, s) for s in range(len(depths)))
+    e = proj[0]
+    hid = shape("layers.0.blocks.0.mlp.fc1.weight")
+    mlp_ratio = hid[0] / e if hid else 4.0
+    table_windows = _table_windows(version, t, parsed.buffers, len(depths))
+    img, windows = _geometry(version, t, parsed, table_windows, flags, config, proj[2], len(depths), notes)
+    head = shape("head.weight")
+    spec = SwinSpec(
+        version=version, embed_dim=e, depths=depths, num_heads=heads, window_size=windows, img_size=img,
+        patch_size=proj[2], in_chans=proj[1], mlp_ratio=mlp_ratio,
+        qkv_bias=("layers.0.blocks.0.attn.qkv.bias" in t) if version == 1 else ("layers.0.blocks.0.attn.q_bias" in t),
+        ape="absolute_pos_embed" in t, patch_norm="patch_embed.norm.weight" in t,
+        num_classes=head[0] if head else 0,
+        pretrained_window_sizes=_pretrained(version, parsed, windows, flags, config, notes),
+    )
+    return spec.validate()
+
+
+def _depths(t) -> tuple[int, ...]:
+    blocks: dict[int, int] = {}
+    for k in t:
+        parts = k.split(".")
+        if parts[0] == "layers" and len(parts) > 3 and parts[2] == "blocks":
+            s, b = int(parts[1]), int(parts[3])
+            blocks[s] = max(blocks.get(s, 0), b + 1)
+    if not blocks or sorted(blocks) != list(range(len(blocks))):
+        raise LayoutError("The checkpoint's stages are not numbered 0..S-1 or hold no blocks.",
+                          "Check that FROM matches the file's layout.")
+    return tuple(blocks[s] for s in range(len(blocks)))
+
+
+def _heads(version, t, s) -> int:
+    key = f"layers.{s}.blocks.0.attn." + ("relative_position_bias_table" if version == 1 else "logit_scale")
+    if key not in t:
+        raise LayoutError(f"Stage {s} has no {key.rsplit('.', 1)[1]} (needed to count its heads).",
+                          "The checkpoint is incomplete or FROM does not match its layout.")
+    return t[key].shape[1] if version == 1 else t[key].shape[0]
+
+
+def _table_windows(version, t, buffers, stages) -> list:
+    """Per-stage windows the weights or persisted buffers fix (None where nothing does)."""
+    out = []
+    for s in range(stages):
+        w = None
+        if version == 1:
+            rows = t[f"layers.{s}.blocks.0.attn.relative_position_bias_table"].shape[0]
+            w = geometry.windows_from_table_rows(rows)
+            if w is None:
+                raise LayoutError(f"Stage {s} bias table has {rows} rows, not (2W-1)^2 for any window W.",
+                                  "The checkpoint may be corrupt or use non-square windows, which are not supported.")
+        else:
+            idx = buffers.get(("relative_position_index", s, 0))
+            table = buffers.get(("relative_coords_table", s, 0))
+            if table is not None:
+                w = (table.shape[1] + 1) // 2
+            elif idx is not None:  # (N, N), or flattened (N*N,)
+                n = idx.shape[0] if len(idx.shape) == 2 else math.isqrt(idx.shape[0])
+                w = math.isqrt(n)
+        out.append(w)
+    return out
+
+
+def _geometry(version, t, parsed, table_windows, flags, config, patch, stages, notes):
+    """(img_size, per-stage clamped windows)."""
+    img = _img_size(t, parsed.buffers, table_windows, flags, config, patch, stages)
+    if any(w is None for w in table_windows):            # V2 without persisted buffers
+        configured = flags.window_size or config.window_size
+        if configured is None:
+            configured = (8,) * stages
+            notes.add("window size: not in the checkpoint or a config; assumed 8 (pass --window)")
+        elif flags.window_size is None:
+            notes.add(f"window size {list(configured)}: from {config.source.get('window_size', 'config')}")
+        table_windows = [w if w is not None else c for w, c in zip(table_windows, configured)]
+    if img is None:
+        img = geometry.assumed_img_size(table_windows, patch)
+        notes.add(f"image size: not in the checkpoint or a config; assumed {img} "
+                  "(last stage map = its window; pass --img-size)")
+    res = [img // patch // 2 ** i for i in range(stages)]
+    return img, tuple(min(w, r) for w, r in zip(table_windows, res))
+
+
+def _img_size(t, buffers, windows, flags, config, patch, stages) -> int | None:
+    if flags.img_size:
+        return flags.img_size
+    for s in range(stages):
+        mask = buffers.get(("attn_mask", s, 1))
+        if mask is not None and windows[s]:
+            return int(round(np.sqrt(mask.shape[0]))) * windows[s] * patch * 2 ** s
+    if "absolute_pos_embed" in t:
+        return int(round(np.sqrt(t["absolute_pos_embed"].shape[1]))) * patch
+    return config.img_size
+
+
+def _pretrained(version, parsed, windows, flags, config, notes) -> tuple:
+    if version == 1:
+        return ()
+    if flags.pretrained_window_sizes is not None:
+        return _per_stage(flags.pretrained_window_sizes, len(windows))
+    found = []
+    for s, w in enumerate(windows):
+        table = parsed.buffers.get(("relative_coords_table", s, 0))
+        found.append(None if table is None or (table.shape[1] + 1) // 2 != w
+                     else geometry.infer_pretrained_window(to_numpy(table), w))
+    if all(f is not None for f in found):
+        return tuple(found)
+    if config.pretrained_window_sizes is not None:
+        return _per_stage(config.pretrained_window_sizes, len(windows))
+    notes.add("pretrained windows: none recorded; assumed 0 (coordinates normalised by each stage's own window)")
+    return (0,) * len(windows)
+
+
+def _per_stage(values, stages) -> tuple:
+    values = tuple(values)
+    if len(values) == 1:
+        return values * stages
+    if len(values) != stages:
+        raise UsageError(f"Got {len(values)} per-stage values for a {stages}-stage model.",
+                         "Give one value, or one per stage.")
+    return values
+
+
+# ----------------------------------------------------------------------------------------
+# validation
+# ----------------------------------------------------------------------------------------
+def validate_tensors(spec: SwinSpec, parsed: Parsed, layout_name: str) -> None:
+    """Every expected tensor present with its shape, nothing left over; buffers consistent."""
+    want = canonical_shapes(spec)
+    got = parsed.tensors
+    missing = [k for k in want if k not in got]
+    extra = [k for k in got if k not in want] + parsed.unexpected
+    wrong = [f"{k} {tuple(got[k].shape)} != {want[k]}" for k in want if k in got and tuple(got[k].shape) != want[k]]
+    for what, items in (("missing", missing), ("unexpected", extra), ("wrongly shaped", wrong)):
+        if items:
+            more = f" and {len(items) - 3} more" if len(items) > 3 else ""
+            raise LayoutError(f"{len(items)} {what} tensor(s) for a {layout_name} Swin V{spec.version} "
+                              f"checkpoint: {', '.join(items[:3])}{more}.",
+                              "Check FROM (or use auto), or pass --img-size/--window if the geometry was guessed.")
+    for (kind, s, _), src in parsed.buffers.items():
+        if s < 0 or s >= spec.num_stages:
+            raise LayoutError(f"A persisted {kind} names stage {s}, which the model does not have.")
+        exp = expected_buffer_shape(kind, spec, s)
+        shape = tuple(src.shape)
+        if shape != exp and not (kind == "relative_position_index" and shape == (exp[0] * exp[1],)):
+            raise LayoutError(f"Persisted {kind} of stage {s} has shape {shape}, expected {exp} for "
+                              f"window {spec.window_size[s]} at {spec.img_size} px.",
+                              "Pass the right --img-size/--window, or check the file.")
