@@ -72,8 +72,11 @@ def _block_shapes(spec: SwinSpec, s: int, p: str) -> dict:
         out[p + "attn.logit_scale"] = (h, 1, 1)
         if spec.qkv_bias:
             out[p + "attn.q_bias"] = out[p + "attn.v_bias"] = (d,)
-        out[p + "attn.cpb_mlp.0.weight"], out[p + "attn.cpb_mlp.0.bias"] = (CPB_HIDDEN, 2), (CPB_HIDDEN,)
-        out[p + "attn.cpb_mlp.2.weight"] = (h, CPB_HIDDEN)
+        if spec.cpb_baked:
+            out[p + "attn.relative_position_bias_table"] = ((2 * w - 1) ** 2, h)
+        else:
+            out[p + "attn.cpb_mlp.0.weight"], out[p + "attn.cpb_mlp.0.bias"] = (CPB_HIDDEN, 2), (CPB_HIDDEN,)
+            out[p + "attn.cpb_mlp.2.weight"] = (h, CPB_HIDDEN)
         out[p + "attn.qkv.weight"] = (3 * d, d)
     out[p + "attn.proj.weight"], out[p + "attn.proj.bias"] = (d, d), (d,)
     out[p + "norm2.weight"] = out[p + "norm2.bias"] = (d,)
@@ -123,6 +126,7 @@ def infer_spec(version: int, parsed: Parsed, flags: Hints, config: Hints, notes:
         ape="absolute_pos_embed" in t, patch_norm="patch_embed.norm.weight" in t,
         num_classes=head[0] if head else 0,
         pretrained_window_sizes=_pretrained(version, parsed, windows, flags, config, notes),
+        cpb_baked=version == 2 and "layers.0.blocks.0.attn.relative_position_bias_table" in t,
     )
     return spec.validate()
 
@@ -153,8 +157,9 @@ def _table_windows(version, t, buffers, stages) -> list:
     out = []
     for s in range(stages):
         w = None
-        if version == 1:
-            rows = t[f"layers.{s}.blocks.0.attn.relative_position_bias_table"].shape[0]
+        table_key = f"layers.{s}.blocks.0.attn.relative_position_bias_table"
+        if table_key in t:   # V1, or V2 with a baked CPB
+            rows = t[table_key].shape[0]
             w = geometry.windows_from_table_rows(rows)
             if w is None:
                 raise LayoutError(f"Stage {s} bias table has {rows} rows, not (2W-1)^2 for any window W.",

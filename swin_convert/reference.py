@@ -40,8 +40,12 @@ class WindowAttention(nn.Module):
             self.qkv = nn.Linear(dim, 3 * dim, bias=spec.qkv_bias)
         else:
             self.logit_scale = nn.Parameter(torch.full((heads, 1, 1), math.log(10.0)))
-            self.cpb_mlp = nn.Sequential(nn.Linear(2, CPB_HIDDEN), nn.ReLU(inplace=True),
-                                         nn.Linear(CPB_HIDDEN, heads, bias=False))
+            self.baked = spec.cpb_baked
+            if self.baked:  # 16*sigmoid(cpb_mlp(coords)) evaluated once, stored as a table
+                self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * window - 1) ** 2, heads))
+            else:
+                self.cpb_mlp = nn.Sequential(nn.Linear(2, CPB_HIDDEN), nn.ReLU(inplace=True),
+                                             nn.Linear(CPB_HIDDEN, heads, bias=False))
             self.qkv = nn.Linear(dim, 3 * dim, bias=False)
             if spec.qkv_bias:
                 self.q_bias = nn.Parameter(torch.zeros(dim))
@@ -54,7 +58,7 @@ class WindowAttention(nn.Module):
 
     def position_bias(self) -> torch.Tensor:
         """(nH, N, N) additive bias of this window."""
-        if self.version == 1:
+        if self.version == 1 or self.baked:
             table = self.relative_position_bias_table
         else:
             table = 16 * torch.sigmoid(self.cpb_mlp(self.relative_coords_table).view(-1, self.heads))

@@ -33,6 +33,7 @@ class SwinSpec:
     patch_norm: bool = True
     num_classes: int = 1000            # 0 = no head
     pretrained_window_sizes: tuple[int, ...] = ()  # V2 only; 0 in a stage = its own window
+    cpb_baked: bool = False            # V2 only: CPB evaluated into static (T, nH) tables (inference)
 
     def __post_init__(self):
         for name in ("depths", "num_heads", "window_size", "pretrained_window_sizes"):

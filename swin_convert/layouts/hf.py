@@ -21,6 +21,8 @@ def _limits(spec):
     if spec.version == 2 and any(w != min(big, r) for w, r in zip(windows, spec.resolutions)):
         return (f"transformers' Swinv2 has one window_size, clamped only where a stage map is smaller "
                 f"(per-stage windows {list(windows)} at {spec.img_size} px)")
+    if spec.cpb_baked:
+        return "transformers' Swinv2 always evaluates its CPB MLP (a baked table needs the official layout)"
     if spec.version == 2 and spec.ape:
         return "transformers' Swinv2 absolute position embedding has an extra slot and does not run"
     return None

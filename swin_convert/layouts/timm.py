@@ -9,6 +9,8 @@ from ._schema import Layout, rule
 def _limits(spec):
     if spec.ape:
         return "timm's Swin has no absolute position embedding"
+    if spec.cpb_baked:
+        return "timm's Swin V2 always evaluates its CPB MLP (a baked table needs the official layout)"
     if not spec.patch_norm:
         return "timm's Swin always normalises the patch embedding"
     return None

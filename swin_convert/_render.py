@@ -1,0 +1,77 @@
+"""Rich rendering of command results (stdout); nothing here computes anything."""
+from __future__ import annotations
+
+import json
+
+from rich.table import Table
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def stage_table(spec, before=None) -> Table:
+    t = Table(title=None, show_edge=False, pad_edge=False)
+    for col in ("stage", "depth", "dim", "heads", "map", "window", "shift") + (("pretrained",) if spec.version == 2 else ()):
+        t.add_column(col, justify="right")
+    for i in range(spec.num_stages):
+        win = str(spec.window_size[i])
+        if before is not None and before.window_size[i] != spec.window_size[i]:
+            win = f"{before.window_size[i]} -> {win}"
+        row = [str(i), str(spec.depths[i]), str(spec.dims[i]), str(spec.num_heads[i]),
+               f"{spec.resolutions[i]}x{spec.resolutions[i]}", win, str(spec.shift_sizes[i])]
+        if spec.version == 2:
+            row.append(str(spec.pretrained_window_sizes[i] or f"0 (={spec.window_size[i]})"))
+        t.add_row(*row)
+    return t
+
+
+def render_inspect(report, console, fmt: str = "human") -> None:
+    if fmt == "json":
+        console.print_json(json.dumps(report.to_dict()))
+        return
+    ckpt, spec = report.ckpt, report.ckpt.spec
+    console.print(f"[bold]{ckpt.source}[/]")
+    console.print(f"  layout        {ckpt.source_layout}  (Swin V{spec.version}{', CPB baked' if spec.cpb_baked else ''})")
+    console.print(f"  file          {report.path} ({report.format}, {_size(report.file_size)})")
+    console.print(f"  parameters    {ckpt.num_params:,}  dtypes {', '.join(f'{k} x{v}' for k, v in report.dtypes.items())}")
+    console.print(f"  image size    {spec.img_size}  patch {spec.patch_size}  embed {spec.embed_dim}  "
+                  f"mlp_ratio {spec.mlp_ratio:g}  classes {spec.num_classes}  ape {spec.ape}")
+    console.print(stage_table(spec))
+    _render_notes(ckpt, console)
+
+
+def _render_notes(ckpt, console) -> None:
+    for note in ckpt.assumptions.notes:
+        console.print(f"  [yellow]assumed[/] {note}")
+
+
+def render_written(ckpt, layout: str, result, console) -> None:
+    console.print(f"[green]Wrote[/] {result.out} ({layout} layout, Swin V{ckpt.spec.version}, "
+                  f"{result.tensors} tensors, from {ckpt.source_layout})")
+    for f in result.files if result.kind == "folder" else []:
+        console.print(f"  {f.name}")
+    _render_notes(ckpt, console)
+
+
+def render_upscaled(result, layout: str, written, console) -> None:
+    before, after = result.source_spec, result.checkpoint.spec
+    console.print(f"[green]Wrote[/] {written.out} ({layout} layout, Swin V{after.version}): "
+                  f"{before.img_size} -> {after.img_size} px")
+    console.print(stage_table(after, before))
+    for line in result.summary:
+        console.print(f"  {line}")
+    _render_notes(result.checkpoint, console)
+
+
+def render_push(result, console) -> None:
+    verb = "Would upload" if getattr(result, "dry_run", False) else "Uploaded"
+    console.print(f"[green]{verb}[/] {len(result.files)} file(s) to {result.url}")
+    for f in result.files:
+        console.print(f"  {f}")
+    if getattr(result, "card_kept", False):
+        console.print("  kept the repo's existing README.md (pass --overwrite-card to replace it)")
