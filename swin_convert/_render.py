@@ -46,6 +46,8 @@ def render_inspect(report, console, fmt: str = "human") -> None:
 
 
 def _render_notes(ckpt, console) -> None:
+    for note in ckpt.notes:
+        console.print(f"  [dim]note[/] {note}")
     for note in ckpt.assumptions.notes:
         console.print(f"  [yellow]assumed[/] {note}")
 

@@ -75,7 +75,7 @@ def load(source: str | Path, layout: str = "auto", *, img_size: int | None = Non
     raw = open_raw(src.path)
     ckpt = canonical_from_raw(raw, layout, hints(img_size, window, pretrained_window), src.display)
     ckpt.origin = src.origin
-    ckpt.input_paths = [raw.path, src.path]
+    ckpt.input_paths.append(src.path)
     return ckpt
 
 
@@ -93,7 +93,7 @@ class InspectReport:
                 "layout": self.ckpt.source_layout, "version": spec.version, "file_size": self.file_size,
                 "num_params": self.ckpt.num_params, "dtypes": self.dtypes, "spec": spec.to_dict(),
                 "stage_resolutions": list(spec.resolutions), "shift_sizes": list(spec.shift_sizes),
-                "assumed": list(self.ckpt.assumptions.notes)}
+                "assumed": list(self.ckpt.assumptions.notes), "notes": list(self.ckpt.notes)}
 
 
 def inspect(source: str | Path, layout: str = "auto", **kw) -> InspectReport:
@@ -114,7 +114,7 @@ def save(ckpt: CanonicalCheckpoint, layout: str, out: str | Path, *, overwrite: 
     card = None
     if output_kind(out) == "folder":
         card = render_card(ckpt, target.name, command or current_command(), card_info)
-    return write(ckpt, target, out, overwrite=overwrite, inputs=getattr(ckpt, "input_paths", []),
+    return write(ckpt, target, out, overwrite=overwrite, inputs=ckpt.input_paths,
                  extra_meta=extra_meta, card=card)
 
 

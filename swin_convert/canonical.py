@@ -31,6 +31,8 @@ class CanonicalCheckpoint:
     metadata: dict = field(default_factory=dict)   # source safetensors metadata
     config: dict | None = None                     # source config.json
     origin: object = None                          # ResolvedSource for hub/url inputs
+    notes: list = field(default_factory=list)      # what reading did (unwrapped ['model'], ...)
+    input_paths: list = field(default_factory=list)  # files never to be written over
 
     @property
     def num_params(self) -> int:
@@ -40,12 +42,12 @@ class CanonicalCheckpoint:
 def canonical_shapes(spec: SwinSpec) -> dict[str, tuple]:
     """Every canonical tensor of ``spec`` with its shape, in module order."""
     e, out = spec.embed_dim, {}
+    if spec.ape:  # a parameter of the model itself: listed before submodules, as state_dict() does
+        out["absolute_pos_embed"] = (1, (spec.img_size // spec.patch_size) ** 2, e)
     out["patch_embed.proj.weight"] = (e, spec.in_chans, spec.patch_size, spec.patch_size)
     out["patch_embed.proj.bias"] = (e,)
     if spec.patch_norm:
         out["patch_embed.norm.weight"] = out["patch_embed.norm.bias"] = (e,)
-    if spec.ape:
-        out["absolute_pos_embed"] = (1, (spec.img_size // spec.patch_size) ** 2, e)
     for s in range(spec.num_stages):
         for b in range(spec.depths[s]):
             out.update(_block_shapes(spec, s, f"layers.{s}.blocks.{b}."))

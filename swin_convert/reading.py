@@ -171,10 +171,8 @@ def canonical_from_raw(raw: RawCheckpoint, layout: str, flags: Hints, display: s
     _widen_window_hint(config, len({k.split('.')[1] for k in parsed.tensors if k.startswith("layers.")}))
     spec = infer_spec(version, parsed, flags, config, notes)
     validate_tensors(spec, parsed, chosen.name)
-    for note in raw.notes:
-        notes.add(note)
     return CanonicalCheckpoint(spec, order_like_spec(spec, parsed.tensors), display, chosen.name, notes,
-                               raw.metadata, raw.config)
+                               raw.metadata, raw.config, notes=list(raw.notes), input_paths=[raw.path])
 
 
 def _widen_window_hint(h: Hints, stages: int) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
@@ -51,8 +52,9 @@ def load_pth(path: str | Path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except pickle.UnpicklingError as e:
-        raise BadInputError(f"'{path}' contains pickled objects that are not plain weights; refusing to load it "
-                            f"({str(e).splitlines()[0][:120]}).",
+        found = re.search(r"GLOBAL ([\w.]+)", str(e))
+        what = f" (it references {found.group(1)})" if found else ""
+        raise BadInputError(f"'{path}' contains pickled objects that are not plain weights{what}; refusing to load it.",
                             "Only load checkpoints from sources you trust; re-save it as safetensors.") from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
         raise BadInputError(f"'{path}' cannot be read as a PyTorch checkpoint ({type(e).__name__}: "

@@ -34,7 +34,7 @@ HF = Layout(
     rules=(
         rule("patch_embed.proj.{w}", "embeddings.patch_embeddings.projection.{w}"),
         rule("patch_embed.norm.{w}", "embeddings.norm.{w}"),
-        rule("absolute_pos_embed", "embeddings.position_embeddings"),
+        rule("absolute_pos_embed", "embeddings.position_embeddings", versions=(1,)),
         rule(C + ".norm1.{w}", B + ".layernorm_before.{w}"),
         rule(C + ".norm2.{w}", B + ".layernorm_after.{w}"),
         rule(C + ".attn.q_bias", SELF + ".query.bias", versions=(2,)),

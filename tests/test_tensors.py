@@ -1,0 +1,72 @@
+"""Lazy sources, the streaming safetensors writer and the torch-free remap path."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from runtimes import save_source, small_spec
+from swin_convert.keymap import from_canonical
+from swin_convert.layouts import get_layout
+from swin_convert.reading import load_canonical
+from swin_convert.tensors import (ArraySource, Concat, FileSlice, concat_rows, read_safetensors_header, row_slice,
+                                  write_safetensors)
+
+
+def test_writer_output_reads_back_with_safetensors(tmp_path):
+    src = tmp_path / "a.safetensors"
+    tensors = {"a": torch.randn(6, 4), "b": torch.arange(5, dtype=torch.int64), "c": torch.randn(3).half()}
+    save_file(tensors, str(src))
+    meta, sources = read_safetensors_header(src)
+    out = tmp_path / "b.safetensors"
+    write_safetensors(out, [("x", row_slice(sources["a"], 2, 4)), ("b", sources["b"]), ("c", sources["c"]),
+                            ("arr", ArraySource(np.ones((2, 2), np.float32)))], {"k": "v"})
+    back = load_file(str(out))
+    assert torch.equal(back["x"], tensors["a"][2:4]) and torch.equal(back["b"], tensors["b"])
+    assert torch.equal(back["c"], tensors["c"]) and torch.equal(back["arr"], torch.ones(2, 2))
+    with safe_open(str(out), "pt") as f:
+        assert f.metadata() == {"k": "v"}
+
+
+def test_row_slices_of_a_file_stay_file_ranges_and_merge_back(tmp_path):
+    src = tmp_path / "a.safetensors"
+    save_file({"qkv": torch.randn(9, 3)}, str(src))
+    _, sources = read_safetensors_header(src)
+    parts = [row_slice(sources["qkv"], i * 3, (i + 1) * 3) for i in range(3)]
+    assert all(isinstance(p, FileSlice) for p in parts)
+    assert concat_rows(parts) == sources["qkv"]
+    assert isinstance(concat_rows([parts[1], parts[0], parts[2]]), Concat)
+
+
+def test_renamed_and_split_tensors_are_byte_copies(tmp_path):
+    """timm safetensors -> hf: every weight is a file range of the input (no tensor op)."""
+    path, _ = save_source("timm", small_spec(1), tmp_path)
+    ckpt = load_canonical(path)
+    out = from_canonical(get_layout("hf"), ckpt.spec, ckpt.tensors)
+    assert all(isinstance(s, FileSlice) and s.path == str(path) for s in out.values())
+
+
+def test_safetensors_remap_does_not_import_torch(tmp_path):
+    spec = small_spec(2)
+    path, _ = save_source("timm", spec, tmp_path)
+    out = tmp_path / "off"
+    code = ("import sys; from swin_convert import api; "
+            f"api.remap({str(path)!r}, 'official', {str(out)!r}, img_size=64, window=4, pretrained_window=3); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    assert (out / "model.safetensors").exists()
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        spec_json = json.loads(f.metadata()["swin_convert.spec"])
+    assert spec_json["pretrained_window_sizes"] == [3, 3, 3]
+
+
+def test_cli_help_does_not_import_torch():
+    code = ("import sys; from swin_convert.cli import app; from typer.testing import CliRunner; "
+            "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0; "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
