@@ -109,7 +109,7 @@ def parse_source(source: str) -> tuple[str, dict]:
     if not text:
         raise UsageError("The source is empty.", "Pass a local checkpoint, a URL or a Hub repo id (org/name).")
     local = Path(text).expanduser()
-    if local.exists():
+    if _exists(local):
         return "local", {"path": local}
     if text.lower().startswith(("http://", "https://")):
         return "url", {"url": text}
@@ -118,6 +118,13 @@ def parse_source(source: str) -> tuple[str, dict]:
         raise UsageError(f"'{text}' is not an existing file or directory.",
                          "Check the path; for a Hub repo write org/name or hf-hub:org/name.")
     return "hub", _split_hub_id(body, text)
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # name too long, NUL byte: certainly not a local file
+        return False
 
 
 def _strip_hub_prefix(text: str) -> tuple[bool, str]:
@@ -194,7 +201,8 @@ def resolve_source(source: str, *, revision: str | None = None, token: str | Non
     expected = _normalize_sha256(sha256)
     kind, parts = parse_source(source)
     if kind != "hub" and revision:
-        raise UsageError(f"--revision only applies to Hub sources, and '{source}' is a {kind} source.",
+        shown = _safe_url(source) if kind == "url" else source
+        raise UsageError(f"--revision only applies to Hub sources, and '{shown}' is a {kind} source.",
                          "Drop --revision, or pass a Hub repo id (org/name).")
     if kind == "url":
         return _resolve_url(source, parts["url"], sha256=expected, cache_dir=cache_dir, progress=progress)
@@ -218,10 +226,28 @@ def _weights_file(resolved: ResolvedSource) -> Path:
 
 
 def _resolve_hub(source: str, parts: dict, revision: str | None, *, token, cache_dir, progress) -> ResolvedSource:
-    """Download the weights (+ config.json, README.md) of one repo revision into the HF cache."""
+    """A repo revision from the Hub, else from the cache when offline or the Hub is unreachable."""
     repo_id, wanted = parts["repo_id"], parts["filename"]
     if _offline():
         return _resolve_hub_offline(source, repo_id, revision, wanted, cache_dir)
+    try:
+        return _resolve_hub_online(source, repo_id, revision, wanted, token=token, cache_dir=cache_dir,
+                                   progress=progress)
+    except HubError as exc:
+        # Like hf_hub_download: a connection failure falls back to what the cache holds.
+        if not _is_connection_failure(exc.__cause__):
+            raise
+        try:
+            cached = _resolve_hub_offline(source, repo_id, revision, wanted, cache_dir)
+        except HubError:
+            raise exc from exc.__cause__
+        logger.warning("The Hub is unreachable; using the cached copy of %s.", repo_id)
+        return cached
+
+
+def _resolve_hub_online(source: str, repo_id: str, revision: str | None, wanted: str | None, *, token,
+                        cache_dir, progress) -> ResolvedSource:
+    """Download the weights (+ config.json, README.md) of one repo revision into the HF cache."""
     with _hub_errors(repo_id, revision=revision, action="download"):
         info = _api(token).model_info(repo_id, revision=revision)
         files = [s.rfilename for s in info.siblings or []]
@@ -458,7 +484,7 @@ def _map_hub_exception(exc: Exception, repo_id: str, revision: str | None, actio
         return HubError(f"Revision '{revision or 'main'}' does not exist in '{repo_id}'.",
                         "Pass an existing branch, tag or commit sha (org/name@rev or --revision).")
     if isinstance(exc, hf.RemoteEntryNotFoundError):
-        return HubError(f"A file requested from '{repo_id}' does not exist at revision '{revision or 'main'}'.",
+        return HubError(f"File '{_entry_name(exc)}' does not exist in '{repo_id}' at revision '{revision or 'main'}'.",
                         f"List the repo's files with `hf download {repo_id} --dry-run`.")
     if isinstance(exc, hf.LocalTokenNotFoundError):
         return _login_error(repo_id)
@@ -493,6 +519,21 @@ def _is_network_error(exc: Exception) -> bool:
     return isinstance(exc, OSError) or module in ("httpx", "httpx2", "httpcore", "httpcore2", "requests", "urllib3")
 
 
+def _entry_name(exc) -> str:
+    """The path in the repo from a ``.../resolve/<rev>/<path>`` request URL."""
+    url = str(getattr(getattr(exc, "response", None), "url", "") or "")
+    _, _, tail = urlsplit(url).path.partition("/resolve/")
+    return unquote(tail.partition("/")[2]) or "?"
+
+
+def _is_connection_failure(exc: BaseException | None) -> bool:
+    """A failure to reach the Hub at all (not an HTTP answer, not a local disk error)."""
+    from huggingface_hub import errors as hf
+
+    return (isinstance(exc, Exception) and _is_network_error(exc) and not isinstance(exc, hf.HfHubHTTPError)
+            and not getattr(exc, "filename", None))
+
+
 def _http_status_error(exc, repo_id: str, action: str) -> HubError:
     status = getattr(getattr(exc, "response", None), "status_code", None)
     if status == 401:
@@ -520,23 +561,36 @@ def _login_error(repo_id: str) -> HubError:
 
 def _resolve_url(source: str, url: str, *, sha256: str | None, cache_dir, progress: bool) -> ResolvedSource:
     """Download ``url`` once into the swin-convert download cache; reuse a completed file."""
+    from huggingface_hub.utils import WeakFileLock
+
     target = _url_cache_path(url, cache_dir)
     resolved = ResolvedSource(path=target, display=source, kind="url", url=url)
-    if target.is_file() and (sha256 is None or _file_sha256(target) == sha256):
-        return resolved
-    if target.is_file():
-        logger.info("Cached download of %s does not match --sha256; downloading it again.", _safe_url(url))
-        target.unlink()
-    if _offline():
-        raise HubError(f"'{_safe_url(url)}' is not in the local cache and HF_HUB_OFFLINE is set.",
-                       "Unset HF_HUB_OFFLINE and run once online to fill the cache.")
-    partial = target.with_name(target.name + ".incomplete")
-    _download_url(url, partial, progress=progress)
-    if sha256:
-        _verify_sha256(partial, sha256, delete=True, shown=target)
-    os.replace(partial, target)  # atomic: a half file never sits under the final name
-    _validator_path(partial).unlink(missing_ok=True)
+    lock = target.parents[1] / ".locks" / f"{target.parent.name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with WeakFileLock(lock):  # two processes must not append to the same .incomplete
+        if _reuse_cached(target, sha256, url):
+            return resolved
+        if _offline():
+            raise HubError(f"'{_safe_url(url)}' is not in the local cache and HF_HUB_OFFLINE is set.",
+                           "Unset HF_HUB_OFFLINE and run once online to fill the cache.")
+        partial = target.with_name(target.name + ".incomplete")
+        _download_url(url, partial, progress=progress)
+        if sha256:
+            _verify_sha256(partial, sha256, delete=True, shown=target)
+        os.replace(partial, target)  # atomic: a half file never sits under the final name
+        _validator_path(partial).unlink(missing_ok=True)
     return resolved
+
+
+def _reuse_cached(target: Path, sha256: str | None, url: str) -> bool:
+    """A completed earlier download is reused, unless it does not match --sha256."""
+    if not target.is_file():
+        return False
+    if sha256 is None or _file_sha256(target) == sha256:
+        return True
+    logger.info("The cached download of %s does not match --sha256; downloading it again.", _safe_url(url))
+    target.unlink()
+    return False
 
 
 def _url_cache_path(url: str, cache_dir) -> Path:
@@ -797,8 +851,18 @@ def _require_login(token: str | None, repo_id: str) -> None:
 
 
 def _remote_has_card(api, repo_id: str, revision: str | None) -> bool:
-    """Whether the target already has a README.md (False for a repo or branch not yet created)."""
-    return api.file_exists(repo_id, "README.md", revision=revision)
+    """Whether the target already has a README.md; a branch not yet created starts from main."""
+    from huggingface_hub import errors as hf
+
+    try:
+        info = api.model_info(repo_id, revision=revision)
+    except hf.GatedRepoError:
+        raise
+    except hf.RevisionNotFoundError:
+        info = api.model_info(repo_id)
+    except hf.RepositoryNotFoundError:
+        return False  # a repo we are about to create
+    return "README.md" in {s.rfilename for s in info.siblings or []}
 
 
 def _repo_url(api, repo_id: str, revision: str | None) -> str:

@@ -54,6 +54,14 @@ def git_blob_sha1(data: bytes) -> str:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
+    def setup(self):
+        super().setup()
+        self.server.app.connections.add(self.connection)  # so stop() can cut keep-alive clients
+
+    def finish(self):
+        self.server.app.connections.discard(self.connection)
+        super().finish()
+
     def do_GET(self):  # noqa: N802 - http.server naming
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
@@ -87,6 +95,7 @@ class _Server:
 
     def __init__(self):
         self.requests: list[Recorded] = []
+        self.connections: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
 
@@ -103,14 +112,20 @@ class _Server:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
         self._httpd.app = self
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
         return self
 
     def stop(self) -> None:
+        """Stop accepting and hang up on open keep-alive connections: the server is gone."""
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
+        for conn in list(self.connections):
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def __enter__(self):
         return self.start()
