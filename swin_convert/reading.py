@@ -12,7 +12,7 @@ from .errors import BadInputError, LayoutError
 from .keymap import to_canonical
 from .layouts import Layout, detect_layout, get_layout
 from .spec import Assumptions, SwinSpec
-from .tensors import read_safetensors_header
+from .tensors import FileSlice, TorchSource, read_safetensors_header
 
 WEIGHT_NAMES = ("model.safetensors", "pytorch_model.bin", "model.pth", "model.pt")
 META_SPEC = "swin_convert.spec"
@@ -53,14 +53,22 @@ def open_raw(path: str | Path) -> RawCheckpoint:
     if _is_safetensors(wfile):
         metadata, tensors = read_safetensors_header(wfile)
         return RawCheckpoint(wfile, "safetensors", tensors, metadata, config)
-    from .torch_io import load_pth, state_dict_sources
-    obj = load_pth(wfile)
     raw = RawCheckpoint(wfile, "pth", {}, {}, config)
-    state = _unwrap(obj, raw.notes)
-    raw.tensors = state_dict_sources(state)
+    state = _unwrap(_load_pth(wfile), raw.notes)
+    raw.tensors = {k: v for k, v in state.items() if isinstance(v, (FileSlice, TorchSource))}
     if not raw.tensors:
         raise BadInputError(f"'{wfile}' holds no tensors.", "Is this a model checkpoint?")
     return raw
+
+
+def _load_pth(path: Path):
+    """Tensors as file ranges when the zip format allows (no torch); else torch.load(weights_only)."""
+    from .pth_reader import Unsupported, read_pth
+    try:
+        return read_pth(str(path))
+    except Unsupported:
+        from .torch_io import load_pth, as_sources
+        return as_sources(load_pth(path))
 
 
 def _is_safetensors(path: Path) -> bool:

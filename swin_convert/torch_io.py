@@ -70,9 +70,13 @@ def _check_legacy_pickle(path: str) -> None:
                             "Pass a .safetensors, .pth/.pt/.bin file or a folder holding one.")
 
 
-def state_dict_sources(obj: dict) -> dict:
-    """{name: TorchSource} of the tensor entries (other values are ignored)."""
-    return {k: TorchSource(v) for k, v in obj.items() if isinstance(v, torch.Tensor)}
+def as_sources(obj):
+    """``obj`` with every tensor wrapped as a TorchSource (dicts walked, other values kept)."""
+    if isinstance(obj, torch.Tensor):
+        return TorchSource(obj)
+    if isinstance(obj, dict):
+        return {k: as_sources(v) for k, v in obj.items()}
+    return obj
 
 
 def supported_dtype(dtype: str) -> bool:

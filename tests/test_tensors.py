@@ -70,3 +70,42 @@ def test_cli_help_does_not_import_torch():
             "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0; "
             "assert 'torch' not in sys.modules, 'torch was imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_pth_reader_gives_file_ranges_equal_to_torch_load(tmp_path):
+    from swin_convert.pth_reader import read_pth
+    from swin_convert.torch_io import to_torch
+    state = {"a": torch.randn(5, 3), "b": torch.arange(7), "h": torch.randn(4).half(),
+             "p": torch.nn.Parameter(torch.randn(2, 2)), "shared": torch.randn(10)[2:6]}
+    path = tmp_path / "x.pth"
+    torch.save({"model": state, "epoch": 3, "optimizer": {"lr": 0.1}}, path)
+    obj = read_pth(str(path))
+    assert obj["epoch"] == 3 and obj["optimizer"] == {"lr": 0.1}
+    assert all(isinstance(v, FileSlice) for v in obj["model"].values())
+    for k, v in state.items():
+        assert torch.equal(to_torch(obj["model"][k]), v.detach()), k
+
+
+def test_pth_reader_hands_unusual_files_to_torch(tmp_path):
+    """A non-contiguous view is outside the fast reader: torch.load(weights_only) reads it instead."""
+    import pytest
+    from swin_convert.pth_reader import Unsupported, read_pth
+    from swin_convert.reading import _load_pth
+    path = tmp_path / "t.pth"
+    t = torch.randn(3, 4)
+    torch.save({"t": t.t()}, path)
+    with pytest.raises(Unsupported):
+        read_pth(str(path))
+    from swin_convert.torch_io import to_torch
+    assert torch.equal(to_torch(_load_pth(path)["t"]), t.t())
+
+
+def test_pth_remap_does_not_import_torch(tmp_path):
+    path, _ = save_source("official", small_spec(1), tmp_path)
+    out = tmp_path / "t.safetensors"
+    code = ("import sys; from swin_convert import api; "
+            f"api.remap({str(path)!r}, 'timm', {str(out)!r}); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    ref = torch.load(path, weights_only=True)["model"]
+    assert torch.equal(load_file(str(out))["head.fc.weight"], ref["head.weight"])
