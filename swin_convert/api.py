@@ -41,7 +41,8 @@ def resolve(source: str | Path, *, revision: str | None = None, token: str | Non
         return Source(Path(source), str(source))
     from .hub import resolve_source
     resolved = resolve_source(str(source), revision=revision, token=token, sha256=sha256)
-    return Source(Path(resolved.path), resolved.display, resolved)
+    path = Path(resolved.path) / resolved.filename if resolved.filename else Path(resolved.path)
+    return Source(path, resolved.display, resolved)
 
 
 def hints(img_size: int | None = None, window: str | int | tuple | None = None,
@@ -97,7 +98,10 @@ class InspectReport:
 
 
 def inspect(source: str | Path, layout: str = "auto", **kw) -> InspectReport:
-    """Describe a checkpoint; for safetensors only the header is read."""
+    """Describe a checkpoint; for safetensors only the header is read (remotely, for a Hub repo)."""
+    remote = _remote_inspect(source, layout, **kw)
+    if remote is not None:
+        return remote
     ckpt = load(source, layout, **kw)
     path = ckpt.input_paths[0]
     dtypes: dict[str, int] = {}
@@ -105,6 +109,42 @@ def inspect(source: str | Path, layout: str = "auto", **kw) -> InspectReport:
         dtypes[src.dtype] = dtypes.get(src.dtype, 0) + 1
     fmt = "safetensors" if path.suffix == ".safetensors" or output_kind(path) == "safetensors" else "pth"
     return InspectReport(ckpt, path, fmt, path.stat().st_size, dtypes)
+
+
+def _remote_inspect(source, layout: str, *, img_size=None, window=None, pretrained_window=None, revision=None,
+                    token=None) -> InspectReport | None:
+    """Inspect a Hub repo from its safetensors header alone (no weights downloaded), when it has one."""
+    if isinstance(source, Path) or os.path.exists(source):
+        return None
+    from .hub import remote_safetensors_header
+    from .reading import RawCheckpoint
+    from .tensors import RemoteTensor
+    header = remote_safetensors_header(str(source), revision=revision, token=token)
+    if header is None:
+        return None
+    tensors = {k: RemoteTensor(v["dtype"], tuple(v["shape"])) for k, v in header["tensors"].items()}
+    raw = RawCheckpoint(Path(header["filename"]), "safetensors", tensors, header.get("metadata") or {},
+                        header.get("config"), notes=["read the remote safetensors header only (no download)"])
+    ckpt = canonical_from_raw(raw, layout, hints(img_size, window, pretrained_window),
+                              f"{header['repo_id']}@{header['commit']}" if header.get("commit") else str(source))
+    dtypes: dict[str, int] = {}
+    for src in ckpt.tensors.values():
+        dtypes[src.dtype] = dtypes.get(src.dtype, 0) + 1
+    size = sum(t.nbytes for t in tensors.values())
+    return InspectReport(ckpt, Path(f"hf://{header['repo_id']}/{header['filename']}"), "safetensors", size, dtypes)
+
+
+def push(folder: str | Path, repo_id: str, **kw):
+    """Upload an output folder in one commit; the card's usage snippet gets the repo id."""
+    from .card import fill_card_repo_id
+    from .hub import push_folder
+    readme = Path(folder) / "README.md"
+    if readme.is_file():
+        text = readme.read_text()
+        filled = fill_card_repo_id(text, repo_id)
+        if filled != text:
+            readme.write_text(filled)
+    return push_folder(Path(folder), repo_id, **kw)
 
 
 def save(ckpt: CanonicalCheckpoint, layout: str, out: str | Path, *, overwrite: bool = False,

@@ -14,7 +14,7 @@ from . import geometry
 from .errors import LayoutError, UsageError
 from .keymap import Parsed, expected_buffer_shape
 from .spec import Assumptions, SwinSpec
-from .tensors import to_numpy
+from .tensors import DataUnavailable, to_numpy
 
 CPB_HIDDEN = 512
 
@@ -217,8 +217,11 @@ def _pretrained(version, parsed, windows, flags, config, notes) -> tuple:
     found = []
     for s, w in enumerate(windows):
         table = parsed.buffers.get(("relative_coords_table", s, 0))
-        found.append(None if table is None or (table.shape[1] + 1) // 2 != w
-                     else geometry.infer_pretrained_window(to_numpy(table), w))
+        try:
+            found.append(None if table is None or (table.shape[1] + 1) // 2 != w
+                         else geometry.infer_pretrained_window(to_numpy(table), w))
+        except DataUnavailable:   # header-only read: the table's values are not here
+            found.append(None)
     if all(f is not None for f in found):
         return tuple(found)
     if config.pretrained_window_sizes is not None:

@@ -170,7 +170,7 @@ def push(folder: Annotated[Path, typer.Argument(help="An output folder of remap/
     _warn_token(token)
     with _errors():
         from ._render import render_push
-        from .hub import push_folder
+        from .api import push as push_folder
         result = push_folder(folder, repo_id, private=private, revision=revision, create_pr=create_pr,
                              commit_message=commit_message, dry_run=dry_run, overwrite_card=overwrite_card,
                              token=token)
@@ -183,7 +183,7 @@ def _maybe_push(result, repo_id: Optional[str], token: Optional[str]) -> None:
     if result.kind != "folder":
         raise SwinConvertError("--push-to needs a folder output.", "Give -o a folder path (no file suffix).")
     from ._render import render_push
-    from .hub import push_folder
+    from .api import push as push_folder
     render_push(push_folder(result.out, repo_id, token=token), _console())
 
 

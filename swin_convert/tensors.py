@@ -200,6 +200,28 @@ class Concat:
         return b"".join(p.tobytes() for p in self.parts)
 
 
+class DataUnavailable(Exception):
+    """The tensor's bytes are not here (only its header was read, e.g. from the Hub)."""
+
+
+@dataclass(frozen=True)
+class RemoteTensor:
+    """Dtype and shape of a tensor whose data was not downloaded (inspect of a Hub repo)."""
+
+    dtype: str
+    shape: tuple[int, ...]
+
+    @property
+    def nbytes(self) -> int:
+        return _numel(self.shape) * DTYPES[self.dtype][0]
+
+    def write_to(self, out) -> None:
+        raise DataUnavailable("remote tensor")
+
+    def tobytes(self) -> bytes:
+        raise DataUnavailable("remote tensor")
+
+
 def row_slice(source, start: int, stop: int):
     """Rows of ``source``; a file-backed source stays a file range (byte copy)."""
     if isinstance(source, FileSlice):
