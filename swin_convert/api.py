@@ -16,7 +16,7 @@ from .canonical import CanonicalCheckpoint, Hints
 from .errors import SwinConvertError, UsageError
 from .layouts import get_layout
 from .reading import canonical_from_raw, open_raw
-from .writing import WriteResult, output_kind, write
+from .writing import WriteResult, check_output, output_kind, write
 
 
 @dataclass
@@ -162,6 +162,7 @@ def remap(source: str | Path, to: str, out: str | Path, *, from_layout: str = "a
           command: str | None = None, **load_kw) -> tuple[CanonicalCheckpoint, WriteResult]:
     """Convert ``source`` to layout ``to`` and write it to ``out``."""
     get_layout(to)
+    check_output(Path(out), [], overwrite)   # before any download
     ckpt = load(source, from_layout, **load_kw)
     return ckpt, save(ckpt, to, out, overwrite=overwrite, command=command)
 
