@@ -60,9 +60,11 @@ def attn_mask(resolution: int, window: int, shift: int) -> np.ndarray | None:
             img[hs, ws] = label
             label += 1
     n = resolution // window
-    windows = img.reshape(n, window, n, window).transpose(0, 2, 1, 3).reshape(n * n, window * window)
-    diff = windows[:, None, :] - windows[:, :, None]
-    return np.where(diff != 0, np.float32(MASK_VALUE), np.float32(0.0)).astype(np.float32)
+    labels = img.astype(np.int8).reshape(n, window, n, window).transpose(0, 2, 1, 3).reshape(n * n, -1)
+    out = np.zeros((n * n, window * window, window * window), dtype=np.float32)
+    for i, row in enumerate(labels):   # one window at a time: no full-size temporaries
+        out[i][row[None, :] != row[:, None]] = MASK_VALUE
+    return out
 
 
 def windows_from_table_rows(rows: int) -> int | None:

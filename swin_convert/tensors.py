@@ -110,7 +110,7 @@ class ArraySource:
         return self.array.nbytes
 
     def write_to(self, out) -> None:
-        out.write(np.ascontiguousarray(self.array).tobytes())
+        out.write(memoryview(np.ascontiguousarray(self.array)).cast("B"))
 
     def tobytes(self) -> bytes:
         return np.ascontiguousarray(self.array).tobytes()

@@ -28,7 +28,7 @@ def torch_to_st_dtype(dtype: torch.dtype) -> str:
 
 
 def tensor_bytes(t: torch.Tensor) -> bytes:
-    t = t.detach().contiguous()
+    t = t.detach().contiguous().reshape(-1)   # reshape: a (L, 1) view can be "contiguous" with stride != 1
     return t.view(torch.uint8).numpy().tobytes() if t.numel() else b""
 
 
