@@ -19,7 +19,7 @@ from .errors import OutputExistsError, UsageError
 from .keymap import from_canonical
 from .layouts import Layout
 from .reading import META_SPEC
-from .spec import SwinSpec
+from .spec import SwinSpec, clamp_windows
 from .tensors import write_safetensors
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -159,10 +159,19 @@ def timm_architecture(spec: SwinSpec) -> str:
     return "swinv2_tiny_window8_256" if spec.version == 2 else "swin_tiny_patch4_window7_224"
 
 
+def timm_window_arg(spec: SwinSpec):
+    """One int where the per-stage windows are timm's own clamp of it (every timm version takes
+    that); otherwise one [w, w] pair per stage (pairs, so a 2-stage list is not read as (h, w))."""
+    big = max(spec.window_size)
+    if spec.window_size == clamp_windows(spec.resolutions, (big,) * spec.num_stages):
+        return big
+    return [[w, w] for w in spec.window_size]
+
+
 def timm_model_args(spec: SwinSpec) -> dict:
     args = {"img_size": spec.img_size, "patch_size": spec.patch_size, "in_chans": spec.in_chans,
             "num_classes": spec.num_classes, "embed_dim": spec.embed_dim, "depths": list(spec.depths),
-            "num_heads": list(spec.num_heads), "window_size": [[w, w] for w in spec.window_size],
+            "num_heads": list(spec.num_heads), "window_size": timm_window_arg(spec),
             "mlp_ratio": spec.mlp_ratio, "qkv_bias": spec.qkv_bias}
     if spec.version == 2:
         args["pretrained_window_sizes"] = list(spec.pretrained_window_sizes)

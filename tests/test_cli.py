@@ -47,7 +47,7 @@ def test_remap_folders_have_loader_files(tmp_path):
         assert result.returncode == 0, result.stderr
         assert files <= {p.name for p in out.iterdir()}
     cfg = json.loads((tmp_path / "timm" / "config.json").read_text())
-    assert cfg["model_args"]["window_size"] == [[4, 4]] * 3 and cfg["model_args"]["img_size"] == 64
+    assert cfg["model_args"]["window_size"] == 4 and cfg["model_args"]["img_size"] == 64
     hf = json.loads((tmp_path / "hf" / "config.json").read_text())
     assert hf["model_type"] == "swin" and hf["window_size"] == 4
 

@@ -152,3 +152,18 @@ def test_safetensors_output_carries_provenance(tmp_path):
     assert meta["format"] == "pt"
     assert meta["swin_convert.source_layout"] == "timm" and meta["swin_convert.layout"] == "hf"
     assert '"window_size":[4,4,4]' in meta["swin_convert.spec"]
+
+
+@pytest.mark.parametrize("version", (1, 2))
+def test_per_stage_windows_reach_timm(tmp_path, version):
+    """Windows that are not one clamped value (4, 8, 4) travel as per-stage pairs in model_args."""
+    spec = small_spec(version, window_size=(4, 8, 4))
+    path, model = save_source("official", spec, tmp_path)
+    out = tmp_path / "timm"
+    api.remap(path, "timm", out)
+    import json
+    assert json.loads((out / "config.json").read_text())["model_args"]["window_size"] == [[4, 4], [8, 8], [4, 4]]
+    x = fixed_input(spec)
+    assert (logits(load_target("timm", out, spec), x) - logits(model, x)).abs().max().item() <= 1e-4
+    with pytest.raises(Exception, match="one window_size"):
+        api.remap(path, "hf", tmp_path / "hf")
