@@ -33,8 +33,11 @@ _CITATIONS = {
 # Known verification keys, in display order, with their labels; other keys follow as-is.
 _VERIFICATION_LABELS = {
     "passed": "Result",
+    "comparison": "Comparison",
+    "against": "Against",
     "runtime": "Runtime",
     "device": "Device",
+    "dtype": "dtype",
     "num_samples": "Random inputs",
     "max_abs_diff": "Max abs logit diff",
     "mean_abs_diff": "Mean abs logit diff",
@@ -43,7 +46,9 @@ _VERIFICATION_LABELS = {
     "top5_overlap": "Top-5 overlap",
     "atol": "atol",
     "rtol": "rtol",
+    "gated": "Gated by tolerance",
     "dataset": "Dataset",
+    "num_images": "Images",
     "crop_pct": "crop_pct",
     "interpolation": "Interpolation",
     "acc1": "Acc@1",
