@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import geometry
-from .errors import LayoutError, UsageError
+from .errors import LayoutError
 from .keymap import Parsed, expected_buffer_shape
-from .spec import Assumptions, SwinSpec
+from .spec import Assumptions, SwinSpec, per_stage
 from .tensors import DataUnavailable, to_numpy
 
 CPB_HIDDEN = 512
@@ -213,7 +213,7 @@ def _pretrained(version, parsed, windows, flags, config, notes) -> tuple:
     if version == 1:
         return ()
     if flags.pretrained_window_sizes is not None:
-        return _per_stage(flags.pretrained_window_sizes, len(windows))
+        return per_stage(flags.pretrained_window_sizes, len(windows), "--pretrained-window")
     found = []
     for s, w in enumerate(windows):
         table = parsed.buffers.get(("relative_coords_table", s, 0))
@@ -225,19 +225,11 @@ def _pretrained(version, parsed, windows, flags, config, notes) -> tuple:
     if all(f is not None for f in found):
         return tuple(found)
     if config.pretrained_window_sizes is not None:
-        return _per_stage(config.pretrained_window_sizes, len(windows))
+        return per_stage(config.pretrained_window_sizes, len(windows), "pretrained_window_sizes")
     notes.add("pretrained windows: none recorded; assumed 0 (coordinates normalised by each stage's own window)")
     return (0,) * len(windows)
 
 
-def _per_stage(values, stages) -> tuple:
-    values = tuple(values)
-    if len(values) == 1:
-        return values * stages
-    if len(values) != stages:
-        raise UsageError(f"Got {len(values)} per-stage values for a {stages}-stage model.",
-                         "Give one value, or one per stage.")
-    return values
 
 
 # ----------------------------------------------------------------------------------------

@@ -123,6 +123,17 @@ class SwinSpec:
         return cls.from_dict(json.loads(text))
 
 
+def per_stage(values, stages: int, flag: str = "per-stage values") -> tuple[int, ...]:
+    """One value for every stage, or exactly one per stage."""
+    values = tuple(int(v) for v in values)
+    if len(values) == 1:
+        return values * stages
+    if len(values) != stages:
+        raise UsageError(f"{flag} has {len(values)} values but the model has {stages} stages.",
+                         "Give one value, or one per stage.")
+    return values
+
+
 def clamp_windows(resolutions, windows) -> tuple[int, ...]:
     """Official clamping: a stage whose map is not larger than the window uses the map size."""
     return tuple(min(r, w) for r, w in zip(resolutions, windows))

@@ -35,7 +35,7 @@ import numpy as np
 from . import geometry
 from .canonical import CanonicalCheckpoint, canonical_shapes
 from .errors import UsageError
-from .spec import Assumptions, SwinSpec, clamp_windows, divisors, nearest_multiples
+from .spec import Assumptions, SwinSpec, clamp_windows, divisors, nearest_multiples, per_stage
 from .tensors import DTYPES, ArraySource, FileSlice, TorchSource
 
 if TYPE_CHECKING:
@@ -147,16 +147,6 @@ def _check_request(spec: SwinSpec, request: TransferRequest) -> None:
                          "Drop --bake-cpb.")
 
 
-def _per_stage(values, stages: int, flag: str) -> tuple[int, ...]:
-    values = tuple(int(v) for v in values)
-    if len(values) == 1:
-        return values * stages
-    if len(values) != stages:
-        raise UsageError(f"{flag} has {len(values)} values but the model has {stages} stages.",
-                         "Give one value, or one per stage.")
-    return values
-
-
 def _pyramid(spec: SwinSpec) -> int:
     return spec.patch_size * 2 ** (spec.num_stages - 1)
 
@@ -183,7 +173,7 @@ def _configured_windows(spec: SwinSpec, requested) -> tuple[int, ...]:
     which is what the official single ``WINDOW_SIZE`` config gives.
     """
     if requested is not None:
-        windows = _per_stage(requested, spec.num_stages, "--window")
+        windows = per_stage(requested, spec.num_stages, "--window")
         if min(windows) <= 0:
             raise UsageError(f"--window values must be positive, got {list(requested)}.")
         return windows
@@ -229,7 +219,7 @@ def _fmt_windows(windows) -> str:
 def _target_pretrained(spec: SwinSpec, target: SwinSpec, request: TransferRequest) -> tuple[int, ...]:
     """Official semantics by default: coordinates keep the source's normalisation."""
     if request.pretrained_window is not None:
-        return _per_stage(request.pretrained_window, spec.num_stages, "--pretrained-window")
+        return per_stage(request.pretrained_window, spec.num_stages, "--pretrained-window")
     if target.window_size == spec.window_size:
         return spec.pretrained_window_sizes      # nothing moved: keep what was recorded (identity)
     return spec.effective_pretrained_windows()
