@@ -186,8 +186,9 @@ def _geometry(version, t, parsed, table_windows, flags, config, patch, stages, n
         if configured is None:
             configured = (8,) * stages
             notes.add("window size: not in the checkpoint or a config; assumed 8 (pass --window)")
-        elif flags.window_size is None:
-            notes.add(f"window size {list(configured)}: from {config.source.get('window_size', 'config')}")
+        elif flags.window_size is None and "name" in config.source.get("window_size", ""):
+            # a recorded config is a fact; a window parsed from a model name is a guess worth showing
+            notes.add(f"window size {list(configured)}: from {config.source['window_size']}")
         table_windows = [w if w is not None else c for w, c in zip(table_windows, configured)]
     if img is None:
         img = geometry.assumed_img_size(table_windows, patch)
