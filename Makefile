@@ -23,7 +23,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 demo: $(VENV)/.installed
-	$(BIN)/python examples/demo.py
+	$(BIN)/python examples/remap_demo.py
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q tests
