@@ -24,6 +24,7 @@ install-test: $(VENV)/.installed-test
 
 demo: $(VENV)/.installed
 	$(BIN)/python examples/remap_demo.py
+	$(BIN)/python examples/demo.py
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q tests
