@@ -69,7 +69,7 @@ class Demo:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, default=CHECKPOINT)
-    parser.add_argument("--out", type=Path, default=ROOT / "demo-out")
+    parser.add_argument("--out", type=Path, default=ROOT / "demo-out" / "transfer")
     parser.add_argument("--images", type=int, default=400, help="size of the generated test split")
     args = parser.parse_args(argv)
     out = args.out.resolve()
