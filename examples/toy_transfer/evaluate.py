@@ -271,8 +271,8 @@ def plot(path: Path, results: dict) -> bool:
                 label=f"{label}, head {head[model]}")
     bx.set_xlabel("horizontal key offset (fraction of the image side)")
     bx.set_ylabel("bias (mean over offsets removed)")
-    bx.set_title("Stage-3 (block 2) bias for horizontal offsets (dy = 0), each model's widest head,\n"
-                 "before and after the move to 128 px / window 8", fontsize=10)
+    bx.set_title("Last stage, block 2: bias for horizontal offsets (dy = 0),\n"
+                 "widest head of each model, before and after the move", fontsize=10)
     bx.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -382,7 +382,14 @@ def main(argv=None) -> None:
     parser.add_argument("--count", type=int, default=TEST_COUNT)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=HERE)
+    parser.add_argument("--replot", action="store_true", help="redraw results.md/png from results.json only")
     args = parser.parse_args(argv)
+    if args.replot:
+        results = json.loads((args.out / "results.json").read_text())
+        results["summary"], results["discussion"] = discussion(results)
+        write_markdown(args.out / "results.md", results)
+        plot(args.out / "results.png", results)
+        return
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     rows, profiles = [], []
