@@ -15,6 +15,7 @@ from . import __version__
 from .canonical import CanonicalCheckpoint, Hints
 from .errors import SwinConvertError, UsageError
 from .layouts import get_layout
+from .reading import _is_safetensors as is_safetensors
 from .reading import canonical_from_raw, open_raw
 from .writing import WriteResult, check_output, output_kind, write
 
@@ -107,7 +108,7 @@ def inspect(source: str | Path, layout: str = "auto", **kw) -> InspectReport:
     dtypes: dict[str, int] = {}
     for src in ckpt.tensors.values():
         dtypes[src.dtype] = dtypes.get(src.dtype, 0) + 1
-    fmt = "safetensors" if path.suffix == ".safetensors" or output_kind(path) == "safetensors" else "pth"
+    fmt = "safetensors" if is_safetensors(path) else "pth"
     return InspectReport(ckpt, path, fmt, path.stat().st_size, dtypes)
 
 

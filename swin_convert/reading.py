@@ -49,8 +49,8 @@ def weights_file(path: Path) -> Path:
 def open_raw(path: str | Path) -> RawCheckpoint:
     path = Path(path)
     wfile = weights_file(path)
-    config = _read_config(wfile.parent / "config.json") if (path.is_dir() or (wfile.parent / "config.json").exists()) else None
-    if _is_safetensors(wfile):
+    config = _read_config(wfile.parent / "config.json")
+    if is_safetensors(wfile):
         metadata, tensors = read_safetensors_header(wfile)
         return RawCheckpoint(wfile, "safetensors", tensors, metadata, config)
     raw = RawCheckpoint(wfile, "pth", {}, {}, config)
@@ -71,7 +71,7 @@ def _load_pth(path: Path):
         return as_sources(load_pth(path))
 
 
-def _is_safetensors(path: Path) -> bool:
+def is_safetensors(path: Path) -> bool:
     if path.suffix == ".safetensors":
         return True
     with open(path, "rb") as f:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import __version__
 from .canonical import CanonicalCheckpoint
-from .errors import OutputExistsError, UsageError
+from .errors import IncompatibleSpecError, OutputExistsError, UsageError
 from .keymap import from_canonical
 from .layouts import Layout
 from .reading import META_SPEC
@@ -60,7 +60,6 @@ def write(ckpt: CanonicalCheckpoint, layout: Layout, out: str | Path, *, overwri
     out = Path(out)
     reason = layout.cannot_express(ckpt.spec)
     if reason:
-        from .errors import IncompatibleSpecError
         raise IncompatibleSpecError(f"Cannot write {layout.name}: {reason}.",
                                     "Pick another target layout (official or timm keep per-stage windows).")
     check_output(out, list(inputs), overwrite)
