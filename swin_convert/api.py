@@ -15,7 +15,7 @@ from . import __version__
 from .canonical import CanonicalCheckpoint, Hints
 from .errors import SwinConvertError, UsageError
 from .layouts import get_layout
-from .reading import _is_safetensors as is_safetensors
+from .reading import is_safetensors
 from .reading import canonical_from_raw, open_raw
 from .writing import WriteResult, check_output, output_kind, write
 
