@@ -27,13 +27,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from swin_convert.keymap import from_canonical  # noqa: E402
-from swin_convert.layouts import get_layout  # noqa: E402
-from swin_convert.spec import SwinSpec  # noqa: E402
-from swin_convert.tensors import TorchSource  # noqa: E402
-from swin_convert.testing import random_reference  # noqa: E402
-from swin_convert.torch_io import to_torch  # noqa: E402
-from swin_convert.writing import timm_architecture, timm_model_args  # noqa: E402
+from swin_convert.families import to_layout as from_canonical  # noqa: E402
+from swin_convert.families import get_layout  # noqa: E402
+from swin_convert.families.swin.spec import SwinSpec  # noqa: E402
+from swin_convert.core.tensors import TorchSource  # noqa: E402
+from swin_convert.families.swin.testing import random_reference  # noqa: E402
+from swin_convert.core.torch_io import to_torch  # noqa: E402
+from swin_convert.families.swin.layouts.timm import architecture as timm_architecture, model_args as timm_model_args  # noqa: E402
 
 SWIN_T = dict(embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24))
 CONFIGS = {
@@ -188,7 +188,7 @@ def trained_like_scales_(model, value: float = math.log(10)) -> None:
 
 
 def calibrate_model(name: str, spec: SwinSpec, args, trained_scales: bool = False) -> list[str]:
-    from swin_convert.reference import build_reference
+    from swin_convert.families.swin.reference import build_reference
     ref = random_reference(spec, seed=1)
     if trained_scales:
         trained_like_scales_(ref)
@@ -219,7 +219,7 @@ def _run(model, x: torch.Tensor, dtype: str, args) -> torch.Tensor:
 
 
 def calibrate(args) -> None:
-    from swin_convert.testing import tiny_spec
+    from swin_convert.families.swin.testing import tiny_spec
     cases = [("tiny-v1", tiny_spec(1), False), ("tiny-v2", tiny_spec(2), False),
              ("tiny-v2 scale10", tiny_spec(2), True), ("swin-t-v1-224", swin_t(1, 224, 7), False),
              ("swin-t-v2-256", swin_t(2, 256, 8), False), ("swin-t-v2-256 scale10", swin_t(2, 256, 8), True)]

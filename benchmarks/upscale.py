@@ -36,11 +36,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from swin_convert.canonical import CanonicalCheckpoint, canonical_shapes  # noqa: E402
-from swin_convert.layouts import get_layout  # noqa: E402
-from swin_convert.spec import SwinSpec  # noqa: E402
-from swin_convert.tensors import ArraySource  # noqa: E402
-from swin_convert.writing import write  # noqa: E402
+from swin_convert.core.checkpoint import CanonicalCheckpoint
+from swin_convert.families.swin.shapes import canonical_shapes  # noqa: E402
+from swin_convert.families import get_layout  # noqa: E402
+from swin_convert.families.swin.spec import SwinSpec  # noqa: E402
+from swin_convert.core.tensors import ArraySource  # noqa: E402
+from swin_convert.api import save as _save
+
+
+def write(ckpt, layout, out, **kw):
+    return _save(ckpt, layout.name, out, **kw)  # noqa: E402
 
 LARGE = SwinSpec(version=1, embed_dim=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48), window_size=(12,) * 4,
                  img_size=384, num_classes=21841)

@@ -23,12 +23,16 @@ def cli(*args) -> None:
 
 def build_source(path: Path, version: int) -> None:
     """A random Swin (every tensor re-drawn) written in the official layout."""
-    from swin_convert.canonical import CanonicalCheckpoint
-    from swin_convert.layouts import get_layout
-    from swin_convert.spec import SwinSpec
-    from swin_convert.tensors import TorchSource
-    from swin_convert.testing import random_reference
-    from swin_convert.writing import write
+    from swin_convert.core.checkpoint import CanonicalCheckpoint
+    from swin_convert.families import get_layout
+    from swin_convert.families.swin.spec import SwinSpec
+    from swin_convert.core.tensors import TorchSource
+    from swin_convert.families.swin.testing import random_reference
+    from swin_convert.api import save as _save
+
+
+def write(ckpt, layout, out, **kw):
+    return _save(ckpt, layout.name, out, **kw)
     spec = SwinSpec(version=version, embed_dim=32, depths=(2, 2, 2), num_heads=(2, 4, 8), window_size=(4, 4, 4),
                     img_size=64, num_classes=10)
     model = random_reference(spec, seed=version)

@@ -2,6 +2,10 @@
 
     ckpt = swin_convert.load("microsoft/swin-tiny-patch4-window7-224")
     swin_convert.save(ckpt, "timm", "out/")
+    swin_convert.upscale("swin_base_patch4_window12_384.pth", "out/", window=24, res=768)
+    report = swin_convert.check("out/", against="swin_base_patch4_window12_384.pth", runtimes=("all",))
+
+The CLI only parses arguments and renders what these functions return.
 """
 from __future__ import annotations
 
@@ -12,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
-from .canonical import CanonicalCheckpoint, Hints
+from .core.checkpoint import CanonicalCheckpoint
+from .core.values import parse_ints  # noqa: F401  (part of the face)
 from .errors import SwinConvertError, UsageError
-from .layouts import get_layout
-from .reading import is_safetensors
-from .reading import canonical_from_raw, open_raw
-from .writing import WriteResult, check_output, output_kind, write
+from .families import family_of, get_family, get_layout, read_checkpoint, to_layout
+from .io.reading import RawCheckpoint, is_safetensors, open_raw
+from .io.writing import WriteResult, check_expressible, check_output, output_kind, write
 
 
 @dataclass
@@ -40,34 +44,15 @@ def resolve(source: str | Path, *, revision: str | None = None, token: str | Non
         if revision:
             raise UsageError("--revision applies to Hub sources, not to local paths.", "Drop --revision.")
         return Source(Path(source), str(source))
-    from .hub import resolve_source
+    from .io.hub import resolve_source
     resolved = resolve_source(str(source), revision=revision, token=token, sha256=sha256)
     path = Path(resolved.path) / resolved.filename if resolved.filename else Path(resolved.path)
     return Source(path, resolved.display, resolved)
 
 
-def hints(img_size: int | None = None, window: str | int | tuple | None = None,
-          pretrained_window: str | int | tuple | None = None) -> Hints:
-    return Hints(img_size=img_size, window_size=parse_ints(window, "--window"),
-                 pretrained_window_sizes=parse_ints(pretrained_window, "--pretrained-window"))
-
-
-def parse_ints(value, flag: str) -> tuple[int, ...] | None:
-    """``"12"`` / ``"12,12,12,6"`` / ``12`` / ``(12, 6)`` -> tuple of ints."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, int):
-        return (value,)
-    if isinstance(value, (tuple, list)):
-        return tuple(int(v) for v in value)
-    try:
-        out = tuple(int(v) for v in str(value).replace(" ", "").split(","))
-    except ValueError:
-        raise UsageError(f"{flag} takes an integer or a comma-separated list of integers, got '{value}'.",
-                         f"For example {flag} 12 or {flag} 12,12,12,6.") from None
-    if any(v < 0 for v in out):
-        raise UsageError(f"{flag} values must not be negative, got '{value}'.")
-    return out
+def flags(img_size: int | None = None, window=None, pretrained_window=None) -> dict:
+    """Source facts the user gave (the family parses them)."""
+    return {"img_size": img_size, "window": window, "pretrained_window": pretrained_window}
 
 
 def load(source: str | Path, layout: str = "auto", *, img_size: int | None = None, window=None,
@@ -75,7 +60,7 @@ def load(source: str | Path, layout: str = "auto", *, img_size: int | None = Non
     """Read any supported checkpoint into the canonical form (spec + lazy tensors)."""
     src = resolve(source, revision=revision, token=token)
     raw = open_raw(src.path)
-    ckpt = canonical_from_raw(raw, layout, hints(img_size, window, pretrained_window), src.display)
+    ckpt = read_checkpoint(raw, layout, flags(img_size, window, pretrained_window), src.display)
     ckpt.origin = src.origin
     ckpt.input_paths.append(src.path)
     return ckpt
@@ -117,17 +102,16 @@ def _remote_inspect(source, layout: str, *, img_size=None, window=None, pretrain
     """Inspect a Hub repo from its safetensors header alone (no weights downloaded), when it has one."""
     if isinstance(source, Path) or os.path.exists(source):
         return None
-    from .hub import remote_safetensors_header
-    from .reading import RawCheckpoint
-    from .tensors import RemoteTensor
+    from .core.tensors import RemoteTensor
+    from .io.hub import remote_safetensors_header
     header = remote_safetensors_header(str(source), revision=revision, token=token)
     if header is None:
         return None
     tensors = {k: RemoteTensor(v["dtype"], tuple(v["shape"])) for k, v in header["tensors"].items()}
     raw = RawCheckpoint(Path(header["filename"]), "safetensors", tensors, header.get("metadata") or {},
                         header.get("config"), notes=["read the remote safetensors header only (no download)"])
-    ckpt = canonical_from_raw(raw, layout, hints(img_size, window, pretrained_window),
-                              f"{header['repo_id']}@{header['commit']}" if header.get("commit") else str(source))
+    ckpt = read_checkpoint(raw, layout, flags(img_size, window, pretrained_window),
+                           f"{header['repo_id']}@{header['commit']}" if header.get("commit") else str(source))
     dtypes: dict[str, int] = {}
     for src in ckpt.tensors.values():
         dtypes[src.dtype] = dtypes.get(src.dtype, 0) + 1
@@ -137,8 +121,8 @@ def _remote_inspect(source, layout: str, *, img_size=None, window=None, pretrain
 
 def push(folder: str | Path, repo_id: str, **kw):
     """Upload an output folder in one commit; the card's usage snippet gets the repo id."""
-    from .card import fill_card_repo_id
-    from .hub import push_folder
+    from .core.card import fill_card_repo_id
+    from .io.hub import push_folder
     readme = Path(folder) / "README.md"
     if readme.is_file():
         text = readme.read_text()
@@ -151,12 +135,14 @@ def push(folder: str | Path, repo_id: str, **kw):
 def save(ckpt: CanonicalCheckpoint, layout: str, out: str | Path, *, overwrite: bool = False,
          command: str | None = None, card_info: dict | None = None, extra_meta: dict | None = None) -> WriteResult:
     """Write ``ckpt`` in ``layout``; a folder output also gets a model card."""
-    target = get_layout(layout)
+    target = get_layout(layout, ckpt.family)
+    check_expressible(target, ckpt.spec)
     card = None
     if output_kind(out) == "folder":
         card = render_card(ckpt, target.name, command or current_command(), card_info)
-    return write(ckpt, target, out, overwrite=overwrite, inputs=ckpt.input_paths,
-                 extra_meta=extra_meta, card=card)
+    tensors = to_layout(target, ckpt.spec, ckpt.tensors)
+    return write(ckpt, target, out, tensors, overwrite=overwrite, inputs=ckpt.input_paths,
+                 extra_meta=extra_meta, card=card, spec_key=family_of(target).metadata_key)
 
 
 def remap(source: str | Path, to: str, out: str | Path, *, from_layout: str = "auto", overwrite: bool = False,
@@ -183,15 +169,12 @@ def _redact(argv: list[str]) -> list[str]:
     return out
 
 
-def render_card(ckpt: CanonicalCheckpoint, target: str, command: str, extra: dict | None = None) -> str | None:
-    """The model card of an output folder (None when the card module is unavailable)."""
-    try:
-        from .card import render_card as _render
-    except ImportError:
-        return None
+def render_card(ckpt: CanonicalCheckpoint, target: str, command: str, extra: dict | None = None) -> str:
+    """The model card of an output folder."""
+    from .core.card import render_card as _render
     spec, origin = ckpt.spec, ckpt.origin
     info = {
-        "library_name": {"timm": "timm", "hf": "transformers"}.get(target, "swin-convert"),
+        "library_name": get_layout(target, ckpt.family).library_name,
         "version": spec.version, "source": ckpt.source, "source_repo": getattr(origin, "repo_id", None),
         "source_commit": getattr(origin, "commit", None), "source_layout": ckpt.source_layout,
         "target_layout": target, "windows_before": list(spec.window_size), "windows_after": list(spec.window_size),
@@ -200,9 +183,47 @@ def render_card(ckpt: CanonicalCheckpoint, target: str, command: str, extra: dic
         "dtype": ",".join(sorted({s.dtype for s in ckpt.tensors.values()})), "command": command,
         "tool_version": __version__, "verification": None,
     }
+    info.update(get_family(ckpt.family).card_facts(spec))
     info.update((getattr(origin, "card", None) or {}))
     info.update(extra or {})
     return _render(info)
 
 
-__all__ = ["Source", "resolve", "load", "inspect", "save", "remap", "InspectReport", "SwinConvertError"]
+def upscale(source: str | Path, out: str | Path, *, to: str | None = None, overwrite: bool = False,
+            img_size: int | None = None, src_window=None, src_pretrained_window=None, revision: str | None = None,
+            token: str | None = None, command: str | None = None, **options):
+    """Move ``source`` to a new geometry (family options, e.g. Swin's ``window``, ``res``, ``method``,
+    ``pretrained_window``, ``num_classes``, ``map_22k_to_1k``, ``head_map``, ``bake_cpb``) and write it.
+
+    Returns:
+        (the family's transfer result, the WriteResult).
+    """
+    ckpt = load(source, "auto", img_size=img_size, window=src_window, pretrained_window=src_pretrained_window,
+                revision=revision, token=token)
+    result = get_family(ckpt.family).transfer(ckpt, options)
+    written = save(result.checkpoint, to or ckpt.source_layout, out, overwrite=overwrite, command=command,
+                   card_info=result.card_info, extra_meta=result.metadata)
+    return result, written
+
+
+def _loaded(source) -> CanonicalCheckpoint:
+    return source if isinstance(source, CanonicalCheckpoint) else load(source)
+
+
+def check(candidate, against=None, **kw):
+    """Compare the candidate's outputs with the source's (see ``swin_convert.check.engine.run_check``).
+
+    ``candidate`` and ``against`` are paths, Hub ids, URLs or loaded checkpoints.
+    """
+    from .check.engine import run_check
+    return run_check(_loaded(candidate), None if against is None else _loaded(against), **kw)
+
+
+def evaluate_accuracy(candidate, data, **kw):
+    """Top-1/top-5 on an image folder (see ``swin_convert.check.engine.evaluate_accuracy``)."""
+    from .check.engine import evaluate_accuracy as _evaluate
+    return _evaluate(_loaded(candidate), data, **kw)
+
+
+__all__ = ["Source", "resolve", "load", "inspect", "save", "remap", "upscale", "check", "evaluate_accuracy", "push",
+           "InspectReport", "SwinConvertError"]

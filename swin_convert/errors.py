@@ -55,3 +55,7 @@ class CheckFailedError(SwinConvertError):
     """A numerical check ran and exceeded its tolerance."""
 
     exit_code = 3
+
+
+class RuntimeLoadError(SwinConvertError):
+    """A runtime could not build the model or load the weights strictly."""

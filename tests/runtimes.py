@@ -6,12 +6,16 @@ from pathlib import Path
 
 import torch
 
-from swin_convert.canonical import CanonicalCheckpoint
-from swin_convert.layouts import get_layout
-from swin_convert.spec import SwinSpec
-from swin_convert.tensors import TorchSource
-from swin_convert.testing import random_reference, randomize_
-from swin_convert.writing import write
+from swin_convert.core.checkpoint import CanonicalCheckpoint
+from swin_convert.families import get_layout
+from swin_convert.families.swin.spec import SwinSpec
+from swin_convert.core.tensors import TorchSource
+from swin_convert.families.swin.testing import random_reference, randomize_
+from swin_convert.api import save as _save
+
+
+def write(ckpt, layout, out, **kw):
+    return _save(ckpt, layout.name, out, **kw)
 
 # expressible in all three layouts: every stage window 4 (maps 16, 8, 4)
 SMALL = dict(embed_dim=16, depths=(2, 2, 2), num_heads=(1, 2, 4), img_size=64, num_classes=10)
@@ -28,14 +32,14 @@ def small_spec(version: int, **kw) -> SwinSpec:
 
 def timm_model(spec: SwinSpec, seed: int = 0):
     import timm
-    from swin_convert.writing import timm_architecture, timm_model_args
+    from swin_convert.families.swin.layouts.timm import architecture as timm_architecture, model_args as timm_model_args
     model = timm.create_model(timm_architecture(spec), pretrained=False, **timm_model_args(spec))
     return randomize_(model, seed).eval()
 
 
 def hf_model(spec: SwinSpec, seed: int = 0):
     import transformers
-    from swin_convert.writing import hf_config
+    from swin_convert.families.swin.layouts.hf import config as hf_config
     cfg = hf_config(CanonicalCheckpoint(spec, {}))
     cls = transformers.Swinv2Config if spec.version == 2 else transformers.SwinConfig
     config = cls(**{k: v for k, v in cfg.items() if k not in ("architectures", "model_type")})

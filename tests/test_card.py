@@ -1,9 +1,12 @@
 """Model card rendering and parsing (swin_convert.card): pure strings, no torch, no network."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
-from swin_convert.card import (REPO_PLACEHOLDER, VERIFICATION_END, VERIFICATION_START, fill_card_repo_id,
+from swin_convert.families.swin import card_facts
+from swin_convert.core.card import (REPO_PLACEHOLDER, VERIFICATION_END, VERIFICATION_START, fill_card_repo_id,
                                parse_front_matter, read_card_fields, render_card, update_card_verification)
 
 COMMAND = ("swin-convert convert hf-hub:timm/swin_tiny_patch4_window7_224.ms_in1k out/ "
@@ -21,7 +24,7 @@ def info(**overrides) -> dict:
         "license": "mit", "datasets": ["imagenet-1k"], "tool_version": "0.1.0",
     }
     base.update(overrides)
-    return base
+    return {**card_facts(SimpleNamespace(version=base["version"])), **base}   # the Swin family's card facts
 
 
 def front(text: str) -> str:

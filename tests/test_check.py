@@ -21,14 +21,15 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
-from swin_convert import api, check as chk, imagedata
-from swin_convert.canonical import CanonicalCheckpoint
+from swin_convert import api
+from swin_convert.check import engine as chk, imagedata
+from swin_convert.core.checkpoint import CanonicalCheckpoint
 from swin_convert.cli import app
 from swin_convert.errors import CheckFailedError, IncompatibleSpecError, SwinConvertError, UsageError
-from swin_convert.reference import build_reference
-from swin_convert.tensors import TorchSource
-from swin_convert.testing import random_reference, tiny_spec
-from swin_convert.torch_io import to_torch
+from swin_convert.families.swin.reference import build_reference
+from swin_convert.core.tensors import TorchSource
+from swin_convert.families.swin.testing import random_reference, tiny_spec
+from swin_convert.core.torch_io import to_torch
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -72,7 +73,7 @@ def convert(source: Path, layout: str, out: Path) -> Path:
 
 
 def upscale(source: Path, out: Path, layout: str = "timm", **request) -> Path:
-    from swin_convert.transfer import TransferRequest, upscale_checkpoint
+    from swin_convert.families.swin.transfer import TransferRequest, upscale_checkpoint
     result = upscale_checkpoint(api.load(source), TransferRequest(**request))
     api.save(result.checkpoint, layout, out, extra_meta=result.metadata)
     return out
@@ -329,7 +330,7 @@ def test_new_head_compares_pooled_features(sources, tmp_path):
 def test_different_architecture_is_refused(sources, tmp_path):
     other = write_source(tmp_path, 1, embed_dim=32)
     with pytest.raises(IncompatibleSpecError, match="embed_dim 32 vs 16"):
-        chk.run_check(other, sources[1])
+        api.check(other, sources[1])
 
 
 # ----------------------------------------------------------------------------------------
@@ -380,7 +381,7 @@ def test_reduced_precision_uses_looser_default_tolerances(converted):
 def test_report_api_raises_check_failed(sources, converted, tmp_path):
     bad = shutil.copytree(converted[1, "timm"], tmp_path / "bad")
     edit_safetensors(bad, flip_table)
-    report = chk.run_check(bad, sources[1], num_samples=4)
+    report = api.check(bad, sources[1], num_samples=4)
     assert not report.passed and report.summary().startswith(" * FAIL")
     with pytest.raises(CheckFailedError) as info:
         report.raise_for_status()
@@ -467,7 +468,7 @@ def direct_accuracy(ckpt, folder: Path, crop_pct: float, interpolation: str) -> 
 
 def test_accuracy_matches_direct_evaluation(converted, image_folder):
     ckpt = api.load(converted[1, "timm"])
-    acc = chk.evaluate_accuracy(ckpt, image_folder, workers=0, batch_size=4)
+    acc = api.evaluate_accuracy(ckpt, image_folder, workers=0, batch_size=4)
     top1, top5 = direct_accuracy(ckpt, image_folder, 0.9, "bicubic")
     assert acc.num_images == 21
     assert acc.top1 == pytest.approx(top1) and acc.top5 == pytest.approx(top5)
@@ -530,8 +531,8 @@ def test_flat_folder_with_labels_file_gives_the_same_accuracy(converted, image_f
             lines.append(f"{name}_{path.name} {label}")
     (tmp_path / "labels.txt").write_text("# file label\n" + "\n".join(lines) + "\n")
     ckpt = api.load(converted[1, "timm"])
-    a = chk.evaluate_accuracy(ckpt, image_folder, workers=0)
-    b = chk.evaluate_accuracy(ckpt, flat, labels=tmp_path / "labels.txt", workers=0)
+    a = api.evaluate_accuracy(ckpt, image_folder, workers=0)
+    b = api.evaluate_accuracy(ckpt, flat, labels=tmp_path / "labels.txt", workers=0)
     assert (a.top1, a.top5, a.num_images) == (b.top1, b.top5, b.num_images)
 
 
@@ -570,7 +571,7 @@ def test_labels_beyond_the_head_are_refused(converted, tmp_path):
     for name in ("bee", "cat"):
         shutil.rmtree(tmp_path / "data" / name)
     with pytest.raises(UsageError, match="class index 12 but the model has 10 classes"):
-        chk.evaluate_accuracy(api.load(converted[1, "timm"]), tmp_path / "data", workers=0)
+        api.evaluate_accuracy(api.load(converted[1, "timm"]), tmp_path / "data", workers=0)
 
 
 def test_missing_pillow_is_a_clear_error(monkeypatch):

@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from hub_server import FakeHub, FileServer  # noqa: E402
 
-from swin_convert import hub  # noqa: E402
+from swin_convert.io import hub  # noqa: E402
 from swin_convert.errors import BadInputError, HubError, UsageError  # noqa: E402
 
 TOKEN = "hf_SECRETtoken123"
@@ -126,7 +126,7 @@ def test_parse_source_rejects_bad_strings(text, tmp_path, monkeypatch):
 
 
 def test_import_is_cheap():
-    code = ("import sys, swin_convert.hub, swin_convert.card; "
+    code = ("import sys, swin_convert.io.hub, swin_convert.core.card; "
             "bad = [m for m in ('torch', 'huggingface_hub', 'urllib.request', 'rich') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

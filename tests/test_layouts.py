@@ -10,9 +10,12 @@ from safetensors import safe_open
 
 from runtimes import fixed_input, logits, save_source, small_spec
 from swin_convert import api
-from swin_convert.keymap import to_canonical
-from swin_convert.layouts import LAYOUTS, get_layout
-from swin_convert.reading import open_raw
+from swin_convert.core.keymap import to_canonical
+from swin_convert.families import get_layout
+from swin_convert.families.swin import FAMILY
+
+LAYOUTS = FAMILY.layouts
+from swin_convert.io.reading import open_raw
 
 LAYOUT_NAMES = ("official", "timm", "hf")
 PAIRS = [(a, b, v) for a, b in itertools.permutations(LAYOUT_NAMES, 2) for v in (1, 2)]
@@ -35,7 +38,7 @@ def official_witness(path, spec):
     """An independent reading of an official-layout file: timm's own checkpoint_filter_fn."""
     import timm
     from safetensors.torch import load_file
-    from swin_convert.writing import timm_architecture, timm_model_args
+    from swin_convert.families.swin.layouts.timm import architecture as timm_architecture, model_args as timm_model_args
     module = timm.models.swin_transformer_v2 if spec.version == 2 else timm.models.swin_transformer
     model = timm.create_model(timm_architecture(spec), pretrained=False, **timm_model_args(spec)).eval()
     state = module.checkpoint_filter_fn(load_file(str(path)), model)
@@ -45,7 +48,7 @@ def official_witness(path, spec):
 
 def tensors_of(path) -> dict:
     raw = open_raw(path)
-    from swin_convert.torch_io import to_torch
+    from swin_convert.core.torch_io import to_torch
     return {k: to_torch(v) for k, v in raw.tensors.items()}
 
 
@@ -126,7 +129,7 @@ def test_official_buffers_regenerated_exactly(tmp_path):
     path, _ = save_source("official", spec, tmp_path)
     state = torch.load(path, weights_only=True)["model"]
     import timm
-    from swin_convert.writing import timm_architecture, timm_model_args
+    from swin_convert.families.swin.layouts.timm import architecture as timm_architecture, model_args as timm_model_args
     ref = timm.create_model(timm_architecture(spec), **timm_model_args(spec))
     buffers = dict(ref.named_buffers())
     blk = "layers.0.blocks.1"
@@ -137,7 +140,7 @@ def test_official_buffers_regenerated_exactly(tmp_path):
 
 
 def test_layouts_registry_refuses_silent_overwrite():
-    from swin_convert.layouts import register
+    from swin_convert.families import register_layout as register
     with pytest.raises(ValueError, match="already registered"):
         register(LAYOUTS["timm"])
 

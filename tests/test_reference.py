@@ -6,9 +6,9 @@ import torch
 
 from runtimes import fixed_input, logits, save_source, small_spec
 from swin_convert import api
-from swin_convert.canonical import canonical_shapes
-from swin_convert.reference import build_reference
-from swin_convert.torch_io import to_torch
+from swin_convert.families.swin.shapes import canonical_shapes
+from swin_convert.families.swin.reference import build_reference
+from swin_convert.core.torch_io import to_torch
 
 CLAMPED = dict(depths=(1, 1, 1, 2), num_heads=(1, 1, 2, 2), img_size=192, window_size=(12, 12, 12, 6))
 

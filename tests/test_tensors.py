@@ -11,10 +11,10 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from runtimes import save_source, small_spec
-from swin_convert.keymap import from_canonical
-from swin_convert.layouts import get_layout
-from swin_convert.reading import load_canonical
-from swin_convert.tensors import (ArraySource, Concat, FileSlice, concat_rows, read_safetensors_header, row_slice,
+from swin_convert.families import to_layout as from_canonical
+from swin_convert.families import get_layout
+from swin_convert.api import load as load_canonical
+from swin_convert.core.tensors import (ArraySource, Concat, FileSlice, concat_rows, read_safetensors_header, row_slice,
                                   write_safetensors)
 
 
@@ -73,8 +73,8 @@ def test_cli_help_does_not_import_torch():
 
 
 def test_pth_reader_gives_file_ranges_equal_to_torch_load(tmp_path):
-    from swin_convert.pth_reader import read_pth
-    from swin_convert.torch_io import to_torch
+    from swin_convert.io.pth import read_pth
+    from swin_convert.core.torch_io import to_torch
     state = {"a": torch.randn(5, 3), "b": torch.arange(7), "h": torch.randn(4).half(),
              "p": torch.nn.Parameter(torch.randn(2, 2)), "shared": torch.randn(10)[2:6]}
     path = tmp_path / "x.pth"
@@ -89,14 +89,14 @@ def test_pth_reader_gives_file_ranges_equal_to_torch_load(tmp_path):
 def test_pth_reader_hands_unusual_files_to_torch(tmp_path):
     """A non-contiguous view is outside the fast reader: torch.load(weights_only) reads it instead."""
     import pytest
-    from swin_convert.pth_reader import Unsupported, read_pth
-    from swin_convert.reading import _load_pth
+    from swin_convert.io.pth import Unsupported, read_pth
+    from swin_convert.io.reading import _load_pth
     path = tmp_path / "t.pth"
     t = torch.randn(3, 4)
     torch.save({"t": t.t()}, path)
     with pytest.raises(Unsupported):
         read_pth(str(path))
-    from swin_convert.torch_io import to_torch
+    from swin_convert.core.torch_io import to_torch
     assert torch.equal(to_torch(_load_pth(path)["t"]), t.t())
 
 

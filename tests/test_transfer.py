@@ -18,14 +18,14 @@ import torch
 import torch.nn.functional as F
 
 from swin_convert import api
-from swin_convert.canonical import CanonicalCheckpoint
+from swin_convert.core.checkpoint import CanonicalCheckpoint
 from swin_convert.errors import IncompatibleSpecError, UsageError
-from swin_convert.reference import build_reference
-from swin_convert.spec import SwinSpec
-from swin_convert.tensors import FileSlice, TorchSource
-from swin_convert.testing import random_reference, randomize_
-from swin_convert.torch_io import to_torch
-from swin_convert.transfer import (TransferRequest, load_22k_to_1k_rows, plan_geometry, resize_rel_pos_bias_table,
+from swin_convert.families.swin.reference import build_reference
+from swin_convert.families.swin.spec import SwinSpec
+from swin_convert.core.tensors import FileSlice, TorchSource
+from swin_convert.families.swin.testing import random_reference, randomize_
+from swin_convert.core.torch_io import to_torch
+from swin_convert.families.swin.transfer import (TransferRequest, load_22k_to_1k_rows, plan_geometry, resize_rel_pos_bias_table,
                                    suggested_name, upscale_checkpoint)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -494,7 +494,7 @@ def test_cli_upscale_to_a_timm_folder_with_22k_head(tmp_path):
 NO_TORCH = """
 import sys
 from swin_convert import api
-from swin_convert.transfer import TransferRequest, upscale_checkpoint
+from swin_convert.families.swin.transfer import TransferRequest, upscale_checkpoint
 ckpt = api.load(sys.argv[1])
 result = upscale_checkpoint(ckpt, TransferRequest(window=(16,), img_size=512, head_map=sys.argv[2]))
 api.save(result.checkpoint, "official", sys.argv[3], extra_meta=result.metadata)

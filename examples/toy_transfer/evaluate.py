@@ -1,5 +1,5 @@
 """Evaluate the toy Swin V1/V2 checkpoints at the trained geometry and after moving them to
-2x resolution, with every transfer done by ``swin_convert.transfer.upscale_checkpoint``.
+2x resolution, with every transfer done by ``swin_convert.families.swin.transfer.upscale_checkpoint``.
 
     python examples/toy_transfer/evaluate.py          # writes results.json, results.md, results.png
 
@@ -39,9 +39,9 @@ sys.path.insert(0, str(HERE.parents[1]))   # run from a checkout without install
 
 import data  # noqa: E402
 from swin_convert import api  # noqa: E402
-from swin_convert.reference import build_reference  # noqa: E402
-from swin_convert.torch_io import to_torch  # noqa: E402
-from swin_convert.transfer import TransferRequest, upscale_checkpoint  # noqa: E402
+from swin_convert.families.swin.reference import build_reference  # noqa: E402
+from swin_convert.core.torch_io import to_torch  # noqa: E402
+from swin_convert.families.swin.transfer import TransferRequest, upscale_checkpoint  # noqa: E402
 
 CHECKPOINTS = HERE / "checkpoints"
 FILES = {"v1": CHECKPOINTS / "swin_v1_toy.pth", "v2": CHECKPOINTS / "swinv2_toy.pth"}

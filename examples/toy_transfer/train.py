@@ -1,6 +1,6 @@
 """Train a tiny Swin V1 and a tiny Swin V2 of the same size on the relative-position toy task.
 
-Both use ``swin_convert.reference.ReferenceSwin`` (canonical = official parameter names), the
+Both use ``swin_convert.families.swin.reference.ReferenceSwin`` (canonical = official parameter names), the
 same seed, data stream, optimiser and schedule; they differ in what Swin V1 and V2 differ in
 (bias table vs. log-spaced CPB MLP, scaled-cosine attention, res-post-norm) and in how their
 attention is sharpened at initialisation (VERSION_HPARAMS, each in its own model's terms).
@@ -32,10 +32,10 @@ sys.path.insert(0, str(HERE.parents[1]))   # run from a checkout without install
 
 import data  # noqa: E402
 from swin_convert import api  # noqa: E402
-from swin_convert.canonical import CanonicalCheckpoint  # noqa: E402
-from swin_convert.reference import ReferenceSwin  # noqa: E402
-from swin_convert.spec import SwinSpec  # noqa: E402
-from swin_convert.tensors import TorchSource  # noqa: E402
+from swin_convert.core.checkpoint import CanonicalCheckpoint  # noqa: E402
+from swin_convert.families.swin.reference import ReferenceSwin  # noqa: E402
+from swin_convert.families.swin.spec import SwinSpec  # noqa: E402
+from swin_convert.core.tensors import TorchSource  # noqa: E402
 
 CHECKPOINTS = HERE / "checkpoints"
 FILES = {1: "swin_v1_toy.pth", 2: "swinv2_toy.pth"}

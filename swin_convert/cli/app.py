@@ -1,0 +1,118 @@
+"""The conversion commands: inspect, remap, upscale, push. Each parses, calls swin_convert.api,
+and renders; nothing heavy is imported before a command runs."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import SwinConvertError
+from .common import (FormatOpt, ImgSizeOpt, LAYOUT_NAMES, OutOpt, OverwriteOpt, PretrainedOpt, PushOpt, RevisionOpt,
+                     SourceArg, SrcWindowOpt, TokenOpt, app, console, errors, warn_token)
+
+
+@app.command(epilog="Examples: swin-convert inspect ckpt.pth | swin-convert inspect timm/swin_tiny_patch4_window7_224.ms_in1k")
+def inspect(source: SourceArg,
+            from_layout: Annotated[str, typer.Option("--from", help=f"Source layout: auto | {LAYOUT_NAMES}.",
+                                                     rich_help_panel="Source")] = "auto",
+            img_size: ImgSizeOpt = None, src_window: SrcWindowOpt = None, pretrained_window: PretrainedOpt = None,
+            revision: RevisionOpt = None, token: TokenOpt = None, fmt: FormatOpt = "human"):
+    """Show a checkpoint's layout, version, per-stage geometry, size and what was assumed."""
+    warn_token(token)
+    with errors():
+        from .. import api
+        from .render import render_inspect
+        report = api.inspect(source, from_layout, img_size=img_size, window=src_window,
+                             pretrained_window=pretrained_window, revision=revision, token=token)
+        render_inspect(report, console(), fmt)
+
+
+@app.command(epilog="Example: swin-convert remap official timm swin_tiny_patch4_window7_224.pth -o swin-t-timm/")
+def remap(from_layout: Annotated[str, typer.Argument(metavar="FROM", help=f"auto | {LAYOUT_NAMES}")],
+          to_layout: Annotated[str, typer.Argument(metavar="TO", help=LAYOUT_NAMES)],
+          source: SourceArg, out: OutOpt, overwrite: OverwriteOpt = False,
+          img_size: ImgSizeOpt = None, src_window: SrcWindowOpt = None, pretrained_window: PretrainedOpt = None,
+          revision: RevisionOpt = None, token: TokenOpt = None, push_to: PushOpt = None):
+    """Convert a checkpoint from one key layout to another (same weights, same geometry)."""
+    warn_token(token)
+    with errors():
+        from .. import api
+        from .render import render_written
+        ckpt, result = api.remap(source, to_layout, out, from_layout=from_layout, overwrite=overwrite,
+                                 img_size=img_size, window=src_window, pretrained_window=pretrained_window,
+                                 revision=revision, token=token)
+        render_written(ckpt, to_layout, result, console())
+        _maybe_push(result, push_to, token)
+
+
+@app.command(epilog="Example: swin-convert upscale swin_base_patch4_window12_384.pth --window 24 --res 768 -o out/")
+def upscale(source: SourceArg, out: OutOpt,
+            window: Annotated[Optional[str], typer.Option("--window", help="New window, or one per stage "
+                                                          "(24 or 24,24,24,12).", rich_help_panel="Transfer")] = None,
+            res: Annotated[Optional[int], typer.Option("--res", help="New image size.",
+                                                       rich_help_panel="Transfer")] = None,
+            to_layout: Annotated[Optional[str], typer.Option("--to", help=f"Output layout ({LAYOUT_NAMES}); "
+                                                             "default: the source's.", rich_help_panel="Output")] = None,
+            method: Annotated[str, typer.Option("--method", help="V1 bias-table resize: bicubic (official) or "
+                                                "geometric (timm).", rich_help_panel="Transfer")] = "bicubic",
+            new_pretrained_window: Annotated[Optional[str], typer.Option(
+                "--pretrained-window", help="V2: pretrained window(s) to record; 0 = stretch semantics. "
+                "Default: the source's own pretrained windows, else its windows.", rich_help_panel="Transfer")] = None,
+            num_classes: Annotated[Optional[int], typer.Option("--num-classes", help="0 drops the head.",
+                                                               rich_help_panel="Head")] = None,
+            map_22k_to_1k: Annotated[bool, typer.Option("--map-22k-to-1k", help="Keep the 1000 ImageNet-1k rows of "
+                                                        "a 21841-class head.", rich_help_panel="Head")] = False,
+            head_map: Annotated[Optional[Path], typer.Option("--head-map", help="File of row indices to keep from "
+                                                             "the head (one per line).", rich_help_panel="Head")] = None,
+            bake_cpb: Annotated[bool, typer.Option("--bake-cpb", help="V2: evaluate the CPB MLP into static bias "
+                                                   "tables (inference only; official layout).",
+                                                   rich_help_panel="Transfer")] = False,
+            overwrite: OverwriteOpt = False, img_size: ImgSizeOpt = None, src_window: SrcWindowOpt = None,
+            pretrained_window: Annotated[Optional[str], typer.Option(
+                "--src-pretrained-window", help="V2: the source's pretrained windows, when not recorded.",
+                rich_help_panel="Source")] = None,
+            revision: RevisionOpt = None, token: TokenOpt = None, push_to: PushOpt = None):
+    """Move a checkpoint to a new window size and/or resolution (V1 tables resized, V2 CPB re-evaluated)."""
+    warn_token(token)
+    with errors():
+        from .. import api
+        from .render import render_upscaled
+        result, written = api.upscale(source, out, to=to_layout, overwrite=overwrite, img_size=img_size,
+                                      src_window=src_window, src_pretrained_window=pretrained_window,
+                                      revision=revision, token=token, window=window, res=res, method=method,
+                                      pretrained_window=new_pretrained_window, num_classes=num_classes,
+                                      map_22k_to_1k=map_22k_to_1k, head_map=head_map, bake_cpb=bake_cpb)
+        render_upscaled(result, to_layout or result.checkpoint.source_layout, written, console())
+        _maybe_push(written, push_to, token)
+
+
+@app.command()
+def push(folder: Annotated[Path, typer.Argument(help="An output folder of remap/upscale.")],
+         repo_id: Annotated[str, typer.Argument(help="Hub repo id, org/name.")],
+         private: Annotated[bool, typer.Option("--private", help="Create the repo private (ignored if it exists).")] = False,
+         revision: Annotated[Optional[str], typer.Option("--revision", help="Branch to push to (created if needed).")] = None,
+         create_pr: Annotated[bool, typer.Option("--create-pr", help="Open a pull request instead of committing.")] = False,
+         commit_message: Annotated[Optional[str], typer.Option("--commit-message")] = None,
+         dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be uploaded; change nothing.")] = False,
+         overwrite_card: Annotated[bool, typer.Option("--overwrite-card", help="Replace the repo's README.md.")] = False,
+         token: TokenOpt = None):
+    """Upload an output folder (safetensors, config, model card) to the Hugging Face Hub in one commit."""
+    warn_token(token)
+    with errors():
+        from .render import render_push
+        from ..api import push as push_folder
+        result = push_folder(folder, repo_id, private=private, revision=revision, create_pr=create_pr,
+                             commit_message=commit_message, dry_run=dry_run, overwrite_card=overwrite_card,
+                             token=token)
+        render_push(result, console())
+
+
+def _maybe_push(result, repo_id: Optional[str], token: Optional[str]) -> None:
+    if not repo_id:
+        return
+    if result.kind != "folder":
+        raise SwinConvertError("--push-to needs a folder output.", "Give -o a folder path (no file suffix).")
+    from .render import render_push
+    from ..api import push as push_folder
+    render_push(push_folder(result.out, repo_id, token=token), console())

@@ -1,0 +1,77 @@
+"""What every command of the CLI shares: the Typer app, option types, the console and the one
+error renderer. Nothing heavy is imported here (no torch): `swin-convert --help` stays instant."""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import SwinConvertError
+
+app = typer.Typer(
+    name="swin-convert",
+    help="Convert Swin Transformer checkpoints between layouts (official, timm, transformers), "
+         "move them to new window sizes and resolutions, and check the result numerically.",
+    no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
+)
+
+LAYOUT_NAMES = "official | timm | hf"
+SourceArg = Annotated[str, typer.Argument(help="Local file or folder, Hub repo id (org/name[@rev]) or http(s) URL.",
+                                          show_default=False)]
+OutOpt = Annotated[Path, typer.Option("--output", "-o", help="OUT: x.safetensors, x.pth, or a folder ready to load.",
+                                      rich_help_panel="Output", show_default=False)]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists (never the input).",
+                                            rich_help_panel="Output")]
+ImgSizeOpt = Annotated[Optional[int], typer.Option("--img-size", help="Source image size, when the checkpoint "
+                                                   "and its config do not record it.", rich_help_panel="Source")]
+SrcWindowOpt = Annotated[Optional[str], typer.Option("--src-window", help="Source window (V2 checkpoints without "
+                                                     "buffers or config), e.g. 8 or 16,16,16,8.",
+                                                     rich_help_panel="Source")]
+PretrainedOpt = Annotated[Optional[str], typer.Option("--pretrained-window", help="V2 pretrained window(s) the "
+                                                      "CPB coordinates are normalised by; 0 = each stage's own.",
+                                                      rich_help_panel="Source")]
+RevisionOpt = Annotated[Optional[str], typer.Option("--revision", help="Hub branch, tag or commit.",
+                                                    rich_help_panel="Hub")]
+TokenOpt = Annotated[Optional[str], typer.Option("--token", help="Hub token (prefer HF_TOKEN or `hf auth login`).",
+                                                 rich_help_panel="Hub")]
+PushOpt = Annotated[Optional[str], typer.Option("--push-to", help="Also upload the output folder to this Hub repo.",
+                                                rich_help_panel="Hub")]
+FormatOpt = Annotated[str, typer.Option("--format", help="human or json.", rich_help_panel="Output")]
+
+
+def console(stderr: bool = False):
+    from rich.console import Console
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def errors():
+    """User mistakes: one `Error:` line plus a hint on stderr, no traceback (SWIN_CONVERT_DEBUG=1 shows it)."""
+    try:
+        yield
+    except (SwinConvertError, OSError) as e:
+        if os.environ.get("SWIN_CONVERT_DEBUG"):
+            raise
+        err = console(stderr=True)
+        if isinstance(e, SwinConvertError):
+            err.print(f"[bold red]Error:[/] {e.message}", markup=True)
+            if e.hint:
+                err.print(f"[dim]Hint:[/] {e.hint}", markup=True)
+            raise typer.Exit(e.exit_code) from None
+        err.print(f"[bold red]Error:[/] {e.strerror or e}{f': {e.filename}' if e.filename else ''}.", markup=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+def warn_token(token: Optional[str]) -> None:
+    if token:
+        console(stderr=True).print("[yellow]Warning:[/] --token leaves your token in your shell history and in "
+                                    "process listings. Run `hf auth login` once, or export HF_TOKEN.", markup=True)
+
+

@@ -1,0 +1,324 @@
+"""Lazy tensor sources and a streaming safetensors reader/writer (no torch needed).
+
+A checkpoint is held as ``{name: TensorSource}``. A source knows its dtype and shape and
+produces its bytes only when the writer asks, one tensor at a time, so peak memory stays
+near the largest tensor. A tensor read from a safetensors file and only renamed, or a
+contiguous row block of one (a q/k/v split), stays a :class:`FileSlice` and reaches the
+output as a byte copy (``os.copy_file_range``), never through a tensor op.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Protocol
+
+import numpy as np
+
+from ..errors import BadInputError
+
+# safetensors dtype -> (bytes per element, numpy dtype or None)
+DTYPES = {
+    "F64": (8, np.float64), "F32": (4, np.float32), "F16": (2, np.float16), "BF16": (2, None),
+    "I64": (8, np.int64), "I32": (4, np.int32), "I16": (2, np.int16), "I8": (1, np.int8),
+    "U8": (1, np.uint8), "U16": (2, np.uint16), "U32": (4, np.uint32), "U64": (8, np.uint64),
+    "BOOL": (1, np.bool_), "F8_E4M3": (1, None), "F8_E5M2": (1, None),
+}
+_NP_TO_ST = {np.dtype(v): k for k, (_, v) in DTYPES.items() if v is not None}
+MAX_HEADER = 100 * 1024 * 1024
+COPY_CHUNK = 64 * 1024 * 1024
+
+
+class TensorSource(Protocol):
+    dtype: str                 # safetensors dtype name
+    shape: tuple[int, ...]
+
+    @property
+    def nbytes(self) -> int: ...
+    def write_to(self, out) -> None: ...
+    def tobytes(self) -> bytes: ...
+
+
+def _numel(shape) -> int:
+    return math.prod(shape) if shape else 1
+
+
+@dataclass(frozen=True)
+class FileSlice:
+    """``nbytes`` bytes at ``offset`` of a file: a tensor (or row block) of a safetensors file."""
+
+    path: str
+    offset: int
+    dtype: str
+    shape: tuple[int, ...]
+
+    @property
+    def nbytes(self) -> int:
+        return _numel(self.shape) * DTYPES[self.dtype][0]
+
+    def write_to(self, out) -> None:
+        with open(self.path, "rb") as src:
+            _copy_range(src, out, self.offset, self.nbytes)
+
+    def tobytes(self) -> bytes:
+        with open(self.path, "rb") as src:
+            src.seek(self.offset)
+            return src.read(self.nbytes)
+
+
+def _copy_range(src, out, offset: int, nbytes: int) -> None:
+    out.flush()
+    done = 0
+    try:
+        while done < nbytes:  # kernel-side copy, like cp
+            n = os.copy_file_range(src.fileno(), out.fileno(), nbytes - done, offset + done)
+            if n <= 0:
+                break
+            done += n
+        out.seek(0, os.SEEK_END)
+    except (AttributeError, OSError):
+        pass
+    src.seek(offset + done)
+    while done < nbytes:
+        chunk = src.read(min(COPY_CHUNK, nbytes - done))
+        if not chunk:
+            raise BadInputError(f"'{src.name}' ended early while copying a tensor.",
+                                "The file is truncated; download it again.")
+        out.write(chunk)
+        done += len(chunk)
+
+
+@dataclass(frozen=True)
+class ArraySource:
+    """A numpy array (synthesised buffers, small transformed tensors)."""
+
+    array: np.ndarray
+
+    @property
+    def dtype(self) -> str:
+        return _NP_TO_ST[self.array.dtype]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.array.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.array.nbytes
+
+    def write_to(self, out) -> None:
+        out.write(memoryview(np.ascontiguousarray(self.array)).cast("B"))
+
+    def tobytes(self) -> bytes:
+        return np.ascontiguousarray(self.array).tobytes()
+
+
+@dataclass(frozen=True)
+class TorchSource:
+    """A torch tensor (from a .pth, possibly memory-mapped); its bytes are taken on demand."""
+
+    tensor: object
+
+    @property
+    def dtype(self) -> str:
+        from .torch_io import torch_to_st_dtype
+        return torch_to_st_dtype(self.tensor.dtype)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.tensor.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.tensor.numel() * self.tensor.element_size()
+
+    def write_to(self, out) -> None:
+        out.write(self.tobytes())
+
+    def tobytes(self) -> bytes:
+        from .torch_io import tensor_bytes
+        return tensor_bytes(self.tensor)
+
+
+@dataclass(frozen=True)
+class RowSlice:
+    """Rows [start, stop) of a source (dim 0): a byte range, because rows are contiguous."""
+
+    source: object
+    start: int
+    stop: int
+
+    @property
+    def dtype(self) -> str:
+        return self.source.dtype
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.stop - self.start,) + tuple(self.source.shape[1:])
+
+    @property
+    def nbytes(self) -> int:
+        return _numel(self.shape) * DTYPES[self.dtype][0]
+
+    def _row_bytes(self) -> int:
+        return _numel(self.source.shape[1:]) * DTYPES[self.dtype][0]
+
+    def write_to(self, out) -> None:
+        out.write(self.tobytes())
+
+    def tobytes(self) -> bytes:
+        rb = self._row_bytes()
+        return self.source.tobytes()[self.start * rb:self.stop * rb]
+
+
+@dataclass(frozen=True)
+class Concat:
+    """Sources concatenated along dim 0 (all with the same trailing shape and dtype)."""
+
+    parts: tuple
+
+    @property
+    def dtype(self) -> str:
+        return self.parts[0].dtype
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (sum(p.shape[0] for p in self.parts),) + tuple(self.parts[0].shape[1:])
+
+    @property
+    def nbytes(self) -> int:
+        return sum(p.nbytes for p in self.parts)
+
+    def write_to(self, out) -> None:
+        for p in self.parts:
+            p.write_to(out)
+
+    def tobytes(self) -> bytes:
+        return b"".join(p.tobytes() for p in self.parts)
+
+
+class DataUnavailable(Exception):
+    """The tensor's bytes are not here (only its header was read, e.g. from the Hub)."""
+
+
+@dataclass(frozen=True)
+class RemoteTensor:
+    """Dtype and shape of a tensor whose data was not downloaded (inspect of a Hub repo)."""
+
+    dtype: str
+    shape: tuple[int, ...]
+
+    @property
+    def nbytes(self) -> int:
+        return _numel(self.shape) * DTYPES[self.dtype][0]
+
+    def write_to(self, out) -> None:
+        raise DataUnavailable("remote tensor")
+
+    def tobytes(self) -> bytes:
+        raise DataUnavailable("remote tensor")
+
+
+def row_slice(source, start: int, stop: int):
+    """Rows of ``source``; a file-backed source stays a file range (byte copy)."""
+    if isinstance(source, FileSlice):
+        row = _numel(source.shape[1:]) * DTYPES[source.dtype][0]
+        return FileSlice(source.path, source.offset + start * row, source.dtype,
+                         (stop - start,) + tuple(source.shape[1:]))
+    if isinstance(source, TorchSource):
+        return TorchSource(source.tensor[start:stop])
+    return RowSlice(source, start, stop)
+
+
+def concat_rows(parts):
+    """Rows of ``parts`` one after the other; adjacent ranges of one file merge back into one."""
+    parts = tuple(parts)
+    if all(isinstance(p, FileSlice) for p in parts) and len({p.path for p in parts}) == 1:
+        if all(a.offset + a.nbytes == b.offset for a, b in zip(parts, parts[1:])):
+            return FileSlice(parts[0].path, parts[0].offset, parts[0].dtype,
+                             (sum(p.shape[0] for p in parts),) + tuple(parts[0].shape[1:]))
+    return Concat(parts)
+
+
+def to_numpy(source) -> np.ndarray:
+    """Materialise a source as numpy (BF16/F8 need torch: use to_torch)."""
+    np_dtype = DTYPES[source.dtype][1]
+    if isinstance(source, ArraySource):
+        return source.array
+    if np_dtype is None:
+        raise TypeError(f"{source.dtype} has no numpy dtype")
+    return np.frombuffer(source.tobytes(), dtype=np_dtype).reshape(source.shape)
+
+
+# ----------------------------------------------------------------------------------------
+# safetensors files
+# ----------------------------------------------------------------------------------------
+def read_safetensors_header(path: str | Path) -> tuple[dict, dict[str, FileSlice]]:
+    """Validate a safetensors header and return (metadata, {name: FileSlice}) without reading data."""
+    path = str(path)
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise _bad(path, "is too short to be a safetensors file")
+        (n,) = struct.unpack("<Q", head)
+        if n > MAX_HEADER or 8 + n > size:
+            raise _bad(path, "has a corrupt header length (truncated or not safetensors)")
+        try:
+            header = json.loads(f.read(n))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise _bad(path, "has a header that is not valid JSON") from None
+    if not isinstance(header, dict):
+        raise _bad(path, "has a header that is not a JSON object")
+    metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise _bad(path, "has __metadata__ that is not a string-to-string map")
+    sources = {name: _header_entry(path, name, entry, 8 + n) for name, entry in header.items()}
+    _check_extents(path, sources, 8 + n, size)
+    return metadata, sources
+
+
+def _header_entry(path: str, name: str, entry, data_start: int) -> FileSlice:
+    try:
+        dtype, shape, (begin, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
+        ok = dtype in DTYPES and all(isinstance(d, int) and d >= 0 for d in shape) and 0 <= begin <= end
+    except (KeyError, TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise _bad(path, f"has a malformed header entry for '{name}'")
+    src = FileSlice(path, data_start + begin, dtype, tuple(shape))
+    if end - begin != src.nbytes:
+        raise _bad(path, f"declares {end - begin} bytes for '{name}' but its shape needs {src.nbytes}")
+    return src
+
+
+def _check_extents(path: str, sources: dict[str, FileSlice], data_start: int, size: int) -> None:
+    spans = sorted((s.offset, s.offset + s.nbytes) for s in sources.values())
+    for (_, a_end), (b_begin, _) in zip(spans, spans[1:]):
+        if b_begin < a_end:
+            raise _bad(path, "has overlapping tensors in its header")
+    if spans and spans[-1][1] > size:
+        raise _bad(path, f"is truncated: its header needs {spans[-1][1]} bytes, the file has {size}")
+
+
+def _bad(path: str, what: str) -> BadInputError:
+    return BadInputError(f"'{path}' {what}.", "Check the file (it may be truncated or corrupt) and download it again.")
+
+
+def write_safetensors(path: str | Path, tensors: Iterable[tuple[str, object]], metadata: dict[str, str]) -> None:
+    """Stream ``(name, source)`` pairs into a safetensors file (caller handles atomicity)."""
+    items = list(tensors)
+    header, offset = {}, 0
+    for name, src in items:
+        header[name] = {"dtype": src.dtype, "shape": list(src.shape), "data_offsets": [offset, offset + src.nbytes]}
+        offset += src.nbytes
+    header = {"__metadata__": {str(k): str(v) for k, v in metadata.items()}, **header}
+    blob = json.dumps(header, separators=(",", ":")).encode()
+    blob += b" " * (-len(blob) % 8)  # align the data section like safetensors does
+    with open(path, "wb") as out:
+        out.write(struct.pack("<Q", len(blob)) + blob)
+        for _, src in items:
+            src.write_to(out)

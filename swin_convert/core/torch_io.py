@@ -1,0 +1,83 @@
+"""The torch side of tensor I/O: .pth loading (weights only), dtype names, materialising sources."""
+from __future__ import annotations
+
+import pickle
+import re
+import zipfile
+from pathlib import Path
+
+import torch
+
+from ..errors import BadInputError
+from .tensors import DTYPES, ArraySource, TorchSource
+
+_ST_TO_TORCH = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
+for _name, _attr in (("U16", "uint16"), ("U32", "uint32"), ("U64", "uint64"),
+                     ("F8_E4M3", "float8_e4m3fn"), ("F8_E5M2", "float8_e5m2")):
+    if hasattr(torch, _attr):
+        _ST_TO_TORCH[_name] = getattr(torch, _attr)
+_TORCH_TO_ST = {v: k for k, v in _ST_TO_TORCH.items()}
+
+
+def torch_to_st_dtype(dtype: torch.dtype) -> str:
+    return _TORCH_TO_ST[dtype]
+
+
+def tensor_bytes(t: torch.Tensor) -> bytes:
+    t = t.detach().contiguous().reshape(-1)   # reshape: a (L, 1) view can be "contiguous" with stride != 1
+    return t.view(torch.uint8).numpy().tobytes() if t.numel() else b""
+
+
+def to_torch(source) -> torch.Tensor:
+    """Materialise any tensor source as a CPU torch tensor."""
+    if isinstance(source, TorchSource):
+        return source.tensor
+    if isinstance(source, ArraySource):
+        return torch.from_numpy(source.array.copy())
+    data = bytearray(source.tobytes())
+    if not data:
+        return torch.empty(source.shape, dtype=_ST_TO_TORCH[source.dtype])
+    return torch.frombuffer(data, dtype=_ST_TO_TORCH[source.dtype]).reshape(source.shape)
+
+
+def load_pth(path: str | Path) -> dict:
+    """torch.load with weights_only=True (never runs pickled code), memory-mapped when possible."""
+    path = str(path)
+    if not zipfile.is_zipfile(path):
+        _check_legacy_pickle(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+    except pickle.UnpicklingError as e:
+        found = re.search(r"GLOBAL ([\w.]+)", str(e))
+        what = f" (it references {found.group(1)})" if found else ""
+        raise BadInputError(f"'{path}' contains pickled objects that are not plain weights{what}; refusing to load it.",
+                            "Only load checkpoints from sources you trust; re-save it as safetensors.") from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
+        raise BadInputError(f"'{path}' cannot be read as a PyTorch checkpoint ({type(e).__name__}: "
+                            f"{str(e).splitlines()[0][:120] if str(e) else 'no detail'}).",
+                            "The file may be truncated or not a checkpoint; download it again.") from None
+
+
+def _check_legacy_pickle(path: str) -> None:
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if not head or head[0] != 0x80:
+        raise BadInputError(f"'{path}' is neither a safetensors file nor a PyTorch checkpoint.",
+                            "Pass a .safetensors, .pth/.pt/.bin file or a folder holding one.")
+
+
+def as_sources(obj):
+    """``obj`` with every tensor wrapped as a TorchSource (dicts walked, other values kept)."""
+    if isinstance(obj, torch.Tensor):
+        return TorchSource(obj)
+    if isinstance(obj, dict):
+        return {k: as_sources(v) for k, v in obj.items()}
+    return obj
+
+
+def supported_dtype(dtype: str) -> bool:
+    return dtype in _ST_TO_TORCH and dtype in DTYPES
