@@ -347,7 +347,8 @@ def test_all_skips_runtimes_that_cannot_express_the_spec(tmp_path):
 
 
 def test_missing_runtime_is_skipped_by_all_and_an_error_when_asked(converted, monkeypatch):
-    monkeypatch.setattr(chk, "installed", lambda r: r != "timm")
+    from swin_convert.check import runtimes
+    monkeypatch.setattr(runtimes, "installed", lambda r, family="swin": r != "timm")
     names, skipped = chk.resolve_runtimes(["all"], api.load(converted[1, "timm"]).spec)
     assert names == ["reference", "transformers"] and "swin-convert[timm]" in skipped["timm"]
     code, out, err = check(converted[1, "timm"], "--runtime", "timm")

@@ -165,7 +165,7 @@ def test_target_cannot_express_clamped_v1(tmp_path):
 def test_failed_write_leaves_no_partial_file(tmp_path, timm_file, monkeypatch):
     """An error in the middle of writing removes the temporary file; OUT never appears."""
     from swin_convert import api
-from swin_convert.core import tensors
+    from swin_convert.core import tensors
     ckpt = api.load(timm_file)
 
     def boom(self, out):

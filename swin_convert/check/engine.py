@@ -64,7 +64,7 @@ from ..core.checkpoint import CanonicalCheckpoint
 from ..core.preprocess import data_config
 from ..errors import CheckFailedError, IncompatibleSpecError, SwinConvertError, UsageError
 from ..families import get_family
-from .dist import Dist, current_dist, distributed, gather_rows, reduce_max, reduce_sum, shard_indices, unshard  # noqa: F401
+from .dist import Dist, _world, current_dist, resolve_device, distributed, gather_rows, reduce_max, reduce_sum, shard_indices, unshard  # noqa: F401
 from .runtimes import RUNTIMES, RuntimeLoadError, build_runtime, resolve_runtimes  # noqa: F401
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEFAULT_TOLERANCES = {"fp32": (1e-4, 1e-3), "bf16": (0.2, 0.2), "fp16": (0.03, 0.03)}   # (atol, rtol)
@@ -316,20 +316,6 @@ class RunOptions:
     batch_size: int = 16
     channels_last: bool = False
     compile: bool = False
-
-
-def resolve_device(device: str = "auto") -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; under torchrun, this rank's GPU."""
-    device = (device or "auto").lower()
-    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
-        raise UsageError(f"Unknown device '{device}'.", "Use auto, cpu or cuda.")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError("--device cuda was asked for, but no CUDA device is available.", "Use --device cpu or auto.")
-    if device == "cuda" and _world() > 1:
-        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-    return device
 
 
 def _check_dtype(dtype: str) -> str:

@@ -50,8 +50,24 @@ def console(stderr: bool = False):
 
 
 @contextlib.contextmanager
+def download_bar(label: str, total, initial: int):
+    """A transient rich download bar on stderr; yields ``advance(n)``. Silent off a terminal."""
+    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
+                               TransferSpeedColumn)
+
+    err = console(stderr=True)
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                   TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal)
+    with bar:
+        task = bar.add_task(label, total=total, completed=initial)
+        yield lambda n: bar.advance(task, n)
+
+
+@contextlib.contextmanager
 def errors():
     """User mistakes: one `Error:` line plus a hint on stderr, no traceback (SWIN_CONVERT_DEBUG=1 shows it)."""
+    from ..io.hub import set_download_progress
+    set_download_progress(download_bar)
     try:
         yield
     except (SwinConvertError, OSError) as e:

@@ -713,20 +713,23 @@ def _interrupted(url: str, size: int, total: int | None) -> HubError:
                     "Run the same command again; the download resumes where it stopped.")
 
 
+_download_progress = None   # set by the CLI: (label, total, initial) -> context manager yielding advance(n)
+
+
+def set_download_progress(factory) -> None:
+    """Where URL downloads report progress (the CLI passes a rich bar; the library draws nothing)."""
+    global _download_progress
+    _download_progress = factory
+
+
 @contextmanager
 def _progress_bar(label: str, total: int | None, initial: int, enabled: bool):
-    """A transient rich download bar on stderr; yields ``advance(n)``. Silent off a terminal."""
-    from rich.console import Console
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                               TransferSpeedColumn)
-
-    console = Console(stderr=True)
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                   TimeRemainingColumn(), console=console, transient=True,
-                   disable=not enabled or not console.is_terminal)
-    with bar:
-        task = bar.add_task(label or "download", total=total, completed=initial)
-        yield lambda n: bar.advance(task, n)
+    """The download bar the caller installed (``set_download_progress``); yields ``advance(n)``."""
+    if not enabled or _download_progress is None:
+        yield lambda n: None
+        return
+    with _download_progress(label or "download", total, initial) as advance:
+        yield advance
 
 
 # --- checksums ----------------------------------------------------------------------------
