@@ -30,9 +30,8 @@ def build_source(path: Path, version: int) -> None:
     from swin_convert.families.swin.testing import random_reference
     from swin_convert.api import save as _save
 
-
-def write(ckpt, layout, out, **kw):
-    return _save(ckpt, layout.name, out, **kw)
+    def write(ckpt, layout, out, **kw):
+        return _save(ckpt, layout.name, out, **kw)
     spec = SwinSpec(version=version, embed_dim=32, depths=(2, 2, 2), num_heads=(2, 4, 8), window_size=(4, 4, 4),
                     img_size=64, num_classes=10)
     model = random_reference(spec, seed=version)
