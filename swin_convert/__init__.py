@@ -5,7 +5,7 @@ The library face (keyword-only where it matters, documented in ``swin_convert.ap
 
     swin_convert.load / save / inspect / remap / upscale / check / push
 """
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: F401
 
 _FACE = ("load", "save", "remap", "inspect", "resolve", "upscale", "check", "evaluate_accuracy", "push")
 

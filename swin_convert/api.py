@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__
+from ._version import __version__
 from .core.checkpoint import CanonicalCheckpoint
 from .core.values import parse_ints  # noqa: F401  (part of the face)
 from .errors import SwinConvertError, UsageError

@@ -74,7 +74,7 @@ def graph(root: Path = PKG) -> dict[str, list[tuple[str, int, bool]]]:
 
 def room(module: str) -> str:
     parts = module.split(".")
-    return parts[1] if len(parts) > 1 and parts[1] != "__version__" else "__init__"
+    return parts[1] if len(parts) > 1 and parts[1] not in ("__version__", "_version") else "__init__"
 
 
 def violations(g: dict) -> list[str]:

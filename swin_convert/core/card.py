@@ -241,7 +241,7 @@ def _unquote(value: str) -> str:
 def _tool_version(info: dict) -> str:
     if info.get("tool_version"):
         return str(info["tool_version"])
-    from .. import __version__  # the package root is cheap: it imports nothing
+    from .._version import __version__  # the package root is cheap: it imports nothing
 
     return __version__
 

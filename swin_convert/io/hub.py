@@ -338,7 +338,7 @@ def _download(repo_id: str, filename: str, revision: str | None, *, token, cache
     from huggingface_hub import hf_hub_download
     from huggingface_hub.utils import silent_tqdm
 
-    from .. import __version__
+    from .._version import __version__
 
     return hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache_dir, token=token,
                            library_name=LIBRARY_NAME, library_version=__version__,
@@ -369,7 +369,7 @@ def _card_from_file(path: Path) -> dict:
 def _api(token):
     from huggingface_hub import HfApi
 
-    from .. import __version__
+    from .._version import __version__
 
     return HfApi(token=token, library_name=LIBRARY_NAME, library_version=__version__)
 
@@ -662,7 +662,7 @@ def _urlopen(url: str, headers: dict):
     import urllib.request
     from urllib.error import HTTPError, URLError
 
-    from .. import __version__
+    from .._version import __version__
 
     request = urllib.request.Request(url, headers={"User-Agent": f"swin-convert/{__version__}", **headers})
     try:

@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import __version__
+from .._version import __version__
 from ..core.checkpoint import CanonicalCheckpoint
 from ..core.schema import Layout
 from ..core.tensors import write_safetensors
