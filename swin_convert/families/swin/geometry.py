@@ -135,6 +135,38 @@ def tiles(maps, configured) -> bool:
     return all(r % min(w, r) == 0 for r, w in zip(maps, configured))
 
 
+def pretrained_per_stage(values, *, img_size: int, patch_size: int, windows, pretrain_img: int | None = None,
+                         flag: str = "pretrained_window_sizes") -> tuple[tuple[int, ...], str | None]:
+    """V2 pretrained windows per stage, and how one given value was spread (None: given per stage).
+
+    One window W0 stands for the model it was pretrained as, whose stages clamp W0 by the
+    official rule at the pretraining maps: 192 px / window 12 gives (12, 12, 12, 6), the
+    value timm and the official configs record for every ``*12to16_192to256`` and
+    ``*12to24_192to384`` fine-tune; it is never simply repeated. The pretraining image size
+    is ``pretrain_img`` when known (a name's ``_192to256``). Otherwise the window is taken to
+    have grown with the resolution, as in every released fine-tune (192 px / 12 -> 256 px /
+    16, 384 px / 24): ``img_size x W0 / this model's window``. When that is no image size the
+    pyramid divides, W0 is clamped at this model's own maps. ``0`` (stretch) stays 0.
+    """
+    values = tuple(int(v) for v in values)
+    stages = len(windows)
+    if len(values) != 1 or values[0] == 0:
+        return per_stage(values, stages, flag), None
+    w0, step = values[0], pyramid(patch_size, stages)
+    if pretrain_img:
+        how = f"at the {pretrain_img} px pretraining maps"
+    else:
+        big = max(windows)
+        if (img_size * w0) % big == 0 and (img_size * w0 // big) % step == 0:
+            pretrain_img = img_size * w0 // big
+            how = (f"at the {pretrain_img} px pretraining maps (assumed: window and image grew together, "
+                   f"{img_size} px x {w0}/{big})")
+        else:
+            pretrain_img = img_size
+            how = f"at this model's {img_size} px maps (no pretraining image size scales window {big} to {w0})"
+    return clamp_windows(stage_maps(pretrain_img, patch_size, stages), (w0,) * stages), how
+
+
 def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 

@@ -12,7 +12,7 @@ from ...core.keymap import Parsed
 from ...core.tensors import DataUnavailable, to_numpy
 from ...errors import LayoutError
 from . import geometry
-from .geometry import expected_buffer_shape, per_stage
+from .geometry import clamp_windows, expected_buffer_shape, pretrained_per_stage
 from .shapes import canonical_shapes
 from .spec import SwinSpec
 
@@ -20,13 +20,17 @@ from .spec import SwinSpec
 # ----------------------------------------------------------------------------------------
 # inference
 # ----------------------------------------------------------------------------------------
+RECORDED = ("--pretrained-window", "config.json", "config.json model_args", "swin_convert metadata")
+
+
 @dataclass
 class Hints:
     """Geometry facts from outside the weights: flags first, then config.json / metadata."""
 
     img_size: int | None = None
     window_size: tuple | None = None                 # per stage (configured, clamped later)
-    pretrained_window_sizes: tuple | None = None
+    pretrained_window_sizes: tuple | None = None     # per stage, or one value (clamped per stage later)
+    pretrained_img_size: int | None = None           # where one pretrained window was used (a timm name's R0)
     mlp_ratio: float | None = None
     source: dict = field(default_factory=dict)       # field -> where it came from
 
@@ -53,7 +57,7 @@ def infer_spec(version: int, parsed: Parsed, flags: Hints, config: Hints, notes:
         qkv_bias=("layers.0.blocks.0.attn.qkv.bias" in t) if version == 1 else ("layers.0.blocks.0.attn.q_bias" in t),
         ape="absolute_pos_embed" in t, patch_norm="patch_embed.norm.weight" in t,
         num_classes=head[0] if head else 0,
-        pretrained_window_sizes=_pretrained(version, parsed, windows, flags, config, notes),
+        pretrained_window_sizes=_pretrained(version, parsed, windows, img, proj[2], flags, config, notes),
         cpb_baked=version == 2 and "layers.0.blocks.0.attn.relative_position_bias_table" in t,
     )
     return spec.validate()
@@ -112,8 +116,8 @@ def _geometry(version, t, parsed, table_windows, flags, config, patch, stages, n
         if configured is None:
             configured = (8,) * stages
             notes.add("window size: not in the checkpoint or a config; assumed 8 (pass --window)")
-        elif flags.window_size is None and "name" in config.source.get("window_size", ""):
-            # a recorded config is a fact; a window parsed from a model name is a guess worth showing
+        elif flags.window_size is None and config.source.get("window_size") not in RECORDED:
+            # a recorded config is a fact; a window from a model name or timm's table is worth showing
             notes.add(f"window size {list(configured)}: from {config.source['window_size']}")
         table_windows = [w if w is not None else c for w, c in zip(table_windows, configured)]
     if img is None:
@@ -121,7 +125,7 @@ def _geometry(version, t, parsed, table_windows, flags, config, patch, stages, n
         notes.add(f"image size: not in the checkpoint or a config; assumed {img} "
                   "(last stage map = its window; pass --img-size)")
     res = [img // patch // 2 ** i for i in range(stages)]
-    return img, tuple(min(w, r) for w, r in zip(table_windows, res))
+    return img, clamp_windows(res, table_windows)
 
 
 def _img_size(t, buffers, windows, flags, config, patch, stages) -> int | None:
@@ -136,11 +140,11 @@ def _img_size(t, buffers, windows, flags, config, patch, stages) -> int | None:
     return config.img_size
 
 
-def _pretrained(version, parsed, windows, flags, config, notes) -> tuple:
+def _pretrained(version, parsed, windows, img, patch, flags, config, notes) -> tuple:
     if version == 1:
         return ()
     if flags.pretrained_window_sizes is not None:
-        return per_stage(flags.pretrained_window_sizes, len(windows), "--pretrained-window")
+        return _spread(flags, windows, img, patch, "--pretrained-window", "--pretrained-window", notes)
     found = []
     for s, w in enumerate(windows):
         table = parsed.buffers.get(("relative_coords_table", s, 0))
@@ -152,9 +156,22 @@ def _pretrained(version, parsed, windows, flags, config, notes) -> tuple:
     if all(f is not None for f in found):
         return tuple(found)
     if config.pretrained_window_sizes is not None:
-        return per_stage(config.pretrained_window_sizes, len(windows), "pretrained_window_sizes")
+        where = config.source.get("pretrained_window_sizes", "config.json")
+        return _spread(config, windows, img, patch, "pretrained_window_sizes", where, notes)
     notes.add("pretrained windows: none recorded; assumed 0 (coordinates normalised by each stage's own window)")
     return (0,) * len(windows)
+
+
+def _spread(h: Hints, windows, img, patch, flag: str, where: str, notes: Assumptions) -> tuple:
+    """Per-stage pretrained windows of a hint; says where they came from unless the user gave them per stage."""
+    values, how = pretrained_per_stage(h.pretrained_window_sizes, img_size=img, patch_size=patch, windows=windows,
+                                       pretrain_img=h.pretrained_img_size, flag=flag)
+    if how is not None:
+        notes.add(f"pretrained windows {list(values)}: one window {h.pretrained_window_sizes[0]} from {where}, "
+                  f"clamped per stage {how}")
+    elif where not in RECORDED:   # a table or a name, not written beside these weights: worth showing
+        notes.add(f"pretrained windows {list(values)}: from {where}")
+    return values
 
 
 
@@ -204,7 +221,7 @@ def recorded_hints(metadata: dict, config: dict | None, layouts) -> Hints:
     if META_SPEC in metadata:
         spec = SwinSpec.from_json(metadata[META_SPEC])
         return Hints(spec.img_size, spec.window_size, spec.pretrained_window_sizes or None,
-                     source={"window_size": "swin_convert metadata"})
+                     source={"window_size": "swin_convert metadata", "pretrained_window_sizes": "swin_convert metadata"})
     for layout in layouts:
         found = layout.read_hints(config or {}) if layout.read_hints else None
         if found is not None:
@@ -213,11 +230,10 @@ def recorded_hints(metadata: dict, config: dict | None, layouts) -> Hints:
 
 
 def widen(h: Hints, stages: int) -> None:
-    """One window (or pretrained window) given for a model of several stages: every stage."""
+    """One configured window for every stage (each is clamped at its map later). A single
+    pretrained window is left as it is: it is clamped at the pretraining maps (_spread)."""
     if h.window_size is not None and len(h.window_size) == 1 and stages > 1:
         h.window_size = h.window_size * stages
-    if h.pretrained_window_sizes is not None and len(h.pretrained_window_sizes) == 1 and stages > 1:
-        h.pretrained_window_sizes = h.pretrained_window_sizes * stages
 
 
 def config_int(v) -> int | None:

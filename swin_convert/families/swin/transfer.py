@@ -36,7 +36,7 @@ from ...core.checkpoint import Assumptions, CanonicalCheckpoint
 from ...core.tensors import DTYPES, ArraySource, FileSlice, TorchSource
 from ...errors import UsageError
 from . import geometry
-from .geometry import clamp_windows, divisors, per_stage
+from .geometry import clamp_windows, divisors, per_stage, pretrained_per_stage
 from .shapes import canonical_shapes
 from .spec import SwinSpec
 
@@ -219,10 +219,16 @@ def _fmt_windows(windows) -> str:
 def _target_pretrained(spec: SwinSpec, target: SwinSpec, request: TransferRequest) -> tuple[int, ...]:
     """Official semantics by default: coordinates keep the source's normalisation."""
     if request.pretrained_window is not None:
-        return per_stage(request.pretrained_window, spec.num_stages, "--pretrained-window")
+        return _requested_pretrained(target, request)[0]
     if target.window_size == spec.window_size:
         return spec.pretrained_window_sizes      # nothing moved: keep what was recorded (identity)
     return spec.effective_pretrained_windows()
+
+
+def _requested_pretrained(target: SwinSpec, request: TransferRequest) -> tuple[tuple[int, ...], str | None]:
+    """--pretrained-window per stage; one value is clamped per stage at its pretraining maps (geometry)."""
+    return pretrained_per_stage(request.pretrained_window, img_size=target.img_size, patch_size=target.patch_size,
+                                windows=target.window_size, flag="--pretrained-window")
 
 
 def _check_baked_source(spec: SwinSpec, target: SwinSpec) -> None:
@@ -652,7 +658,9 @@ def _bias_line(before: SwinSpec, after: SwinSpec, request: TransferRequest) -> s
 def _cpb_line(before: SwinSpec, after: SwinSpec, request: TransferRequest) -> str:
     windows = list(after.pretrained_window_sizes)
     if request.pretrained_window is not None:
-        why = "stretch: each stage's own window" if not any(windows) else "as given"
+        how = _requested_pretrained(after, request)[1]
+        why = ("stretch: each stage's own window" if not any(windows) else
+               f"one window {request.pretrained_window[0]}, clamped per stage {how}" if how else "as given")
     elif after.window_size == before.window_size:
         why = "unchanged"
     else:

@@ -78,7 +78,8 @@ def read_hints(cfg: dict):
     if cfg.get("model_type") not in ("swin", "swinv2"):
         return None
     return Hints(config_int(cfg.get("image_size")), config_ints(cfg.get("window_size")),
-                 config_ints(cfg.get("pretrained_window_sizes")), source={"window_size": "config.json"})
+                 config_ints(cfg.get("pretrained_window_sizes")),
+                 source={"window_size": "config.json", "pretrained_window_sizes": "config.json"})
 
 
 # ----------------------------------------------------------------------------------------
