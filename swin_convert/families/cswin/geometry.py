@@ -101,6 +101,19 @@ def valid_splits(stage_map: int, branches: int, *, padded: bool = False) -> list
     return [d for d in divisors(stage_map) if d < stage_map]
 
 
+def split_choices(img_size: int, source_branches=None, *, padded: bool = False) -> list[list[int]]:
+    """Per stage, the splits :func:`check_split` accepts at ``img_size`` (last stage: its map)."""
+    maps = stage_maps(img_size)
+    out = []
+    for s in range(NUM_STAGES - 1):
+        if source_branches is None:
+            out.append(valid_splits(maps[s], 2, padded=padded) + [maps[s]])
+        else:
+            out.append(valid_splits(maps[s], int(source_branches[s]), padded=padded))
+    out.append([maps[-1]])
+    return out
+
+
 def _fmt(values) -> str:
     values = list(values)
     if len(values) > 12:

@@ -245,7 +245,10 @@ def unwrap_container(obj: Any, *, prefer: str = "ema"):
                             "Give a CSWin .pth/.safetensors file saved as a state dict.")
     notes: list[str] = []
     present = [k for k in CONTAINER_KEYS if isinstance(obj.get(k), Mapping)]
-    if "state_dict_ema" in present and "state_dict" in present:
+    if "state_dict_ema" in present and "state_dict" in present and _same_weights(obj["state_dict"],
+                                                                                 obj["state_dict_ema"]):
+        source = "state_dict_ema"  # one set of weights under both names (what wrap_official writes)
+    elif "state_dict_ema" in present and "state_dict" in present:
         source = "state_dict_ema" if prefer == "ema" else "state_dict"
         other = "state_dict" if source == "state_dict_ema" else "state_dict_ema"
         notes.append(f"the file holds both 'state_dict' and 'state_dict_ema'; using '{source}' "
@@ -267,6 +270,26 @@ def unwrap_container(obj: Any, *, prefer: str = "ema"):
                             "Give a CSWin checkpoint saved by the official code or swin-convert.")
     sd, more = strip_module_prefix(sd)
     return sd, source, notes + more
+
+
+def _same_weights(a: Mapping, b: Mapping) -> bool:
+    if a is b:
+        return True
+    if list(a) != list(b):
+        return False
+    return all(a[k] is b[k] for k in a)
+
+
+def wrap_official(sd: Mapping[str, Any]) -> dict:
+    """The container to write an official classification .pth: one state dict under both
+    ``state_dict`` and ``state_dict_ema`` (the same object, so torch.save stores it once).
+
+    finetune.py reads ``state_dict`` without ``--ema-finetune`` and silently loads nothing from a
+    file holding only ``state_dict_ema``; mmcv_custom (seg) prefers ``state_dict``; release-style
+    loaders read ``state_dict_ema``. With both, every official loader finds the weights.
+    """
+    sd = dict(sd)
+    return {"state_dict": sd, "state_dict_ema": sd}
 
 
 def detect_layout(names) -> str | None:
