@@ -13,9 +13,6 @@ No buffers, no position tensors.
 """
 from __future__ import annotations
 
-import re
-from dataclasses import replace
-
 from swin_convert.errors import BadInputError, UsageError
 
 from . import geometry
@@ -69,9 +66,6 @@ def canonical_shapes(spec: CSWinSpec) -> dict[str, tuple[int, ...]]:
 
 def canonical_keys(spec: CSWinSpec) -> list[str]:
     return list(canonical_shapes(spec))
-
-
-_BLOCK = re.compile(r"^stage([1-4])\.(\d+)\.")
 
 
 def looks_like_cswin(names) -> bool:
@@ -208,7 +202,3 @@ def check_shapes(shapes: dict, spec: CSWinSpec) -> None:
             parts.append(f"{len(wrong)} with other shapes (e.g. {k}: {tuple(shapes[k])} vs {want[k]})")
         raise BadInputError("CSWin weights do not fit the spec: " + "; ".join(parts) + ".",
                             "Check the model size and geometry (num_heads, split_size) given.")
-
-
-def spec_without_head(spec: CSWinSpec) -> CSWinSpec:
-    return replace(spec, num_classes=0)

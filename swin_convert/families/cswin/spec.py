@@ -7,7 +7,7 @@ be recorded next to the weights (the official file cannot hold them).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from swin_convert.errors import BadInputError, UsageError
 
@@ -63,7 +63,6 @@ class CSWinSpec:
         return int(self.dims[stage] * self.mlp_ratio)
 
     def with_geometry(self, img_size: int, split_size) -> "CSWinSpec":
-        from dataclasses import replace
         return replace(self, img_size=int(img_size), split_size=tuple(int(v) for v in split_size))
 
     # -- validation -------------------------------------------------------------------
