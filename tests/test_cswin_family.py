@@ -11,7 +11,7 @@ from safetensors import safe_open
 
 from swin_convert.errors import BadInputError, IncompatibleSpecError, UsageError
 from swin_convert.families.cswin import geometry
-from swin_convert.families.cswin.layouts import (cls_to_seg, detect_layout, detect_seg_prefix, seg_shapes, seg_to_cls,
+from swin_convert.families.cswin.convert import (cls_to_seg, detect_layout, detect_seg_prefix, seg_shapes, seg_to_cls,
                                                  unwrap_container)
 from swin_convert.families.cswin.reference import CSWinReference, CSWinSegReference
 from swin_convert.families.cswin.shapes import canonical_keys, canonical_shapes, check_shapes, infer_spec
@@ -157,7 +157,7 @@ def test_spec_json_round_trip(golden):
     with pytest.raises(BadInputError):
         CSWinSpec.from_json({"embed_dim": 8})
     with pytest.raises(BadInputError):
-        CSWinSpec.from_json(dict(spec.to_json(), family="swin"))
+        CSWinSpec.from_json(dict(spec.to_dict(), family="swin"))
 
 
 def test_spec_validate_heads():
@@ -313,7 +313,7 @@ def test_container_refusals():
 
 
 def test_wrap_official_one_copy_found_by_every_loader(tmp_path):
-    from swin_convert.families.cswin.layouts import wrap_official
+    from swin_convert.families.cswin.convert import wrap_official
     file = wrap_official(_sd())
     path = tmp_path / "x.pth"
     torch.save(file, path)

@@ -167,6 +167,9 @@ class CSWinReference(_Backbone):
         super().__init__()
         spec.validate()
         self._build(spec, seg=False)
+        if spec.stage_norms:  # a seg backbone's norm1..norm3: held, unused by the classification forward
+            for s in range(1, 4):
+                setattr(self, f"norm{s}", nn.LayerNorm(spec.dims[s - 1]))
         self.norm = nn.LayerNorm(spec.dims[-1])
         self.head = nn.Linear(spec.dims[-1], spec.num_classes) if spec.num_classes > 0 else nn.Identity()
 

@@ -58,6 +58,10 @@ def canonical_shapes(spec: CSWinSpec) -> dict[str, tuple[int, ...]]:
             out[f"{p}.norm2.bias"] = (dim,)
     out["norm.weight"] = (spec.dims[-1],)
     out["norm.bias"] = (spec.dims[-1],)
+    if spec.stage_norms:  # the seg backbone's stage-output norms, kept through a seg -> seg remap
+        for s in range(1, spec.num_stages):
+            out[f"norm{s}.weight"] = (spec.dims[s - 1],)
+            out[f"norm{s}.bias"] = (spec.dims[s - 1],)
     if spec.num_classes > 0:
         out["head.weight"] = (spec.num_classes, spec.dims[-1])
         out["head.bias"] = (spec.num_classes,)
@@ -168,7 +172,7 @@ def infer_spec(shapes: dict, hints: dict | None = None):
         geometry.check_split(img_size, split, branches)
     spec = CSWinSpec(embed_dim=embed_dim, depths=tuple(depths), num_heads=num_heads, split_size=split,
                      img_size=img_size, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, num_classes=num_classes,
-                     in_chans=in_chans)
+                     in_chans=in_chans, stage_norms="norm1.weight" in shapes)
     spec.validate()
     if spec.branches != tuple(branches):
         raise UsageError(f"Split {list(split)} at {img_size} px gives branches {list(spec.branches)}, "

@@ -29,6 +29,7 @@ class CSWinSpec:
     qkv_bias: bool = True              # official default (CSWinTransformer(qkv_bias=True))
     num_classes: int = 1000            # 0 = no head
     in_chans: int = 3
+    stage_norms: bool = False          # canonical tensors carry the seg backbone's norm1..norm3
 
     def __post_init__(self):
         for name in ("depths", "num_heads", "split_size"):
@@ -39,11 +40,21 @@ class CSWinSpec:
         object.__setattr__(self, "qkv_bias", bool(self.qkv_bias))
         object.__setattr__(self, "num_classes", int(self.num_classes))
         object.__setattr__(self, "in_chans", int(self.in_chans))
+        object.__setattr__(self, "stage_norms", bool(self.stage_norms))
 
     # -- derived ----------------------------------------------------------------------
     @property
     def num_stages(self) -> int:
         return len(self.depths)
+
+    @property
+    def version(self) -> int:
+        """One CSWin architecture (the registry's layout version)."""
+        return 1
+
+    @property
+    def resolutions(self) -> tuple[int, ...]:
+        return self.stage_maps
 
     @property
     def dims(self) -> tuple[int, ...]:
@@ -94,20 +105,29 @@ class CSWinSpec:
         return self
 
     # -- metadata ---------------------------------------------------------------------
-    def to_json(self) -> dict:
-        return {
+    def to_dict(self) -> dict:
+        out = {
             "family": "cswin", "spec_version": SPEC_VERSION,
             "embed_dim": self.embed_dim, "depths": list(self.depths), "num_heads": list(self.num_heads),
             "split_size": list(self.split_size), "img_size": self.img_size, "mlp_ratio": self.mlp_ratio,
             "qkv_bias": self.qkv_bias, "num_classes": self.num_classes, "in_chans": self.in_chans,
         }
+        if self.stage_norms:
+            out["stage_norms"] = True
+        return out
 
-    def to_json_str(self) -> str:
-        return json.dumps(self.to_json(), sort_keys=True)
+    def to_json(self) -> str:
+        """The spec as compact JSON text (what safetensors metadata holds)."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    to_json_str = to_json
+
+    def replace(self, **changes) -> "CSWinSpec":
+        return replace(self, **changes)
 
     @classmethod
     def from_json(cls, data) -> "CSWinSpec":
-        """From :meth:`to_json`'s dict (or its JSON text); BadInputError on a malformed record."""
+        """From :meth:`to_dict`'s dict (or its JSON text); BadInputError on a malformed record."""
         if isinstance(data, (str, bytes)):
             try:
                 data = json.loads(data)
@@ -129,7 +149,7 @@ class CSWinSpec:
             raise BadInputError(f"The CSWin spec in the file lacks {', '.join(missing)}.",
                                 "Re-create the file with swin-convert.")
         fields = ("embed_dim", "depths", "num_heads", "split_size", "img_size", "mlp_ratio", "qkv_bias",
-                  "num_classes", "in_chans")
+                  "num_classes", "in_chans", "stage_norms")
         try:
             return cls(**{k: data[k] for k in fields if k in data})
         except (TypeError, ValueError):
