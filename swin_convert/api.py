@@ -222,17 +222,19 @@ def upscale(source: str | Path, out: str | Path, *, to: str | None = None, overw
     return result, written
 
 
-def _loaded(source) -> CanonicalCheckpoint:
-    return source if isinstance(source, CanonicalCheckpoint) else load(source)
+def _loaded(source, **flags) -> CanonicalCheckpoint:
+    return source if isinstance(source, CanonicalCheckpoint) else load(source, **flags)
 
 
-def check(candidate, against=None, **kw):
+def check(candidate, against=None, *, against_flags: dict | None = None, **kw):
     """Compare the candidate's outputs with the source's (see ``swin_convert.check.engine.run_check``).
 
-    ``candidate`` and ``against`` are paths, Hub ids, URLs or loaded checkpoints.
+    ``candidate`` and ``against`` are paths, Hub ids, URLs or loaded checkpoints; ``against_flags``
+    are source facts of ``against`` (as :func:`load` takes them: ``img_size``, CSWin's ``split``...).
     """
     from .check.engine import run_check
-    return run_check(_loaded(candidate), None if against is None else _loaded(against), **kw)
+    src = None if against is None else _loaded(against, **(against_flags or {}))
+    return run_check(_loaded(candidate), src, **kw)
 
 
 def evaluate_accuracy(candidate, data, **kw):
