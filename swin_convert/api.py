@@ -81,7 +81,7 @@ class InspectReport:
 
     def to_dict(self) -> dict:
         spec = self.ckpt.spec
-        return {"source": self.ckpt.source, "path": str(self.path), "format": self.format,
+        return {"source": self.ckpt.source, "family": self.ckpt.family, "path": str(self.path), "format": self.format,
                 "layout": self.ckpt.source_layout, "version": spec.version, "file_size": self.file_size,
                 "num_params": self.ckpt.num_params, "dtypes": self.dtypes, "spec": spec.to_dict(),
                 "stage_resolutions": list(spec.resolutions), "shift_sizes": list(getattr(spec, "shift_sizes", ())),

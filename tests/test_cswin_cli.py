@@ -142,7 +142,7 @@ def test_seg_refuses_heads_that_do_not_double(files, tmp_path):
 
 def test_inspect_says_what_was_assumed(files):
     out = ok("inspect", files["dir"] / "release.pth", *HEADS)
-    assert "unwrapped ['state_dict_ema']" in out and "split_size [1, 2, 7, 7] assumed" in out
+    assert "unwrapped ['state_dict_ema']" in out and "assumed split_size [1, 2, 7, 7] (official default" in out
     assert "branches" in out and "28x28" in out
 
 

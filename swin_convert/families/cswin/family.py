@@ -108,8 +108,9 @@ def read(raw, layout, version: int, flags: dict, notes: Assumptions):
         hints.pop("split_size")   # the recorded split belongs to the recorded size
     hints.update(given)
     spec, assumed = infer_spec(shapes, hints)
-    for note in assumed:
-        notes.add(note)
+    for note in assumed:   # printed after "assumed": drop the word inside the note
+        notes.add(note.replace(" assumed (", " (", 1).replace(" assumed from ", " from ", 1)
+                  .replace(" assumed as ", " as ", 1))
     if recorded is not None and not given:
         raw.notes.append(f"geometry ({spec.img_size} px, split {list(spec.split_size)}) and heads read from {where}")
     return spec, {k: parsed.tensors[k] for k in canonical_shapes(spec)}
