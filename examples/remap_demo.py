@@ -1,5 +1,7 @@
 """Offline demo of the core job: build a small Swin checkpoint, remap it official -> timm -> hf,
-inspect each, and print how closely every runtime's logits agree.
+inspect each, and print how closely every runtime's logits agree. Then the same for a tiny CSWin:
+official release format -> segmentation backbone -> back, a 224 -> 384 transfer (new stripe
+widths, no tensor changes) and what it refuses.
 
 Runs the real `swin-convert` CLI in subprocesses, exactly as a user would, in ./demo-out/remap/.
 """
@@ -15,10 +17,39 @@ sys.path.insert(0, str(ROOT))
 OUT = ROOT / "demo-out" / "remap"
 
 
-def cli(*args) -> None:
+def cli(*args, check: bool = True) -> None:
     cmd = [sys.executable, str(ROOT / "cli.py"), *map(str, args)]
     print(f"\n$ swin-convert {' '.join(map(str, args))}", flush=True)
-    subprocess.run(cmd, check=True)
+    subprocess.run(cmd, check=check)
+
+
+def build_cswin(path: Path) -> None:
+    """A tiny random CSWin (every tensor re-drawn) in the official release format {'state_dict_ema': ...}."""
+    import torch
+    from swin_convert.families.cswin.reference import CSWinReference
+    from swin_convert.families.cswin.spec import CSWinSpec
+    spec = CSWinSpec(embed_dim=16, depths=(1, 1, 1, 1), num_heads=(2, 4, 8, 16), split_size=(1, 2, 7, 7),
+                     img_size=224, num_classes=10)
+    g = torch.Generator().manual_seed(7)
+    def is_norm_weight(k, v):
+        return v.dim() == 1 and k.endswith("weight") and ("norm" in k or k == "stage1_conv_embed.2.weight")
+    state = {k: float(is_norm_weight(k, v)) + 0.2 * torch.randn(v.shape, generator=g)
+             for k, v in CSWinReference(spec).state_dict().items()}
+    torch.save({"state_dict_ema": state}, path)
+
+
+def cswin_demo() -> None:
+    src = OUT / "cswin_tiny_224.pth"
+    build_cswin(src)
+    heads = ("--heads", "2,4,8,16")      # official files do not record heads; embed 16 is no official model
+    print(f"\n=== CSWin: built {src.relative_to(ROOT)} (release format, EMA weights) ===")
+    cli("inspect", src, *heads)
+    cli("remap", "official", "seg", src, *heads, "-o", OUT / "cswin-seg.safetensors")
+    cli("remap", "seg", "official", OUT / "cswin-seg.safetensors", "-o", OUT / "cswin-back.pth")
+    cli("upscale", src, *heads, "--res", "384", "-o", OUT / "cswin-384")
+    cli("check", OUT / "cswin-384", "--against", src, *heads, "--num-samples", "4")
+    print("\n(refused on purpose: the 224 split kept at 384 does not divide the stage-3 map)")
+    cli("upscale", src, *heads, "--res", "384", "--split", "1,2,7,7", "-o", OUT / "cswin-bad.pth", check=False)
 
 
 def build_source(path: Path, version: int) -> None:
@@ -51,6 +82,7 @@ def main() -> None:
         cli("remap", "auto", "hf", OUT / f"v{version}-timm", "-o", OUT / f"v{version}-hf")
         cli("inspect", OUT / f"v{version}-hf")
         cli("check", OUT / f"v{version}-hf", "--against", src, "--runtime", "all", "--num-samples", "8")
+    cswin_demo()
     print(f"\nDone: outputs in {OUT.relative_to(ROOT)}/")
 
 

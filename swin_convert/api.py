@@ -50,17 +50,22 @@ def resolve(source: str | Path, *, revision: str | None = None, token: str | Non
     return Source(path, resolved.display, resolved)
 
 
-def flags(img_size: int | None = None, window=None, pretrained_window=None) -> dict:
-    """Source facts the user gave (the family parses them)."""
-    return {"img_size": img_size, "window": window, "pretrained_window": pretrained_window}
+def flags(img_size: int | None = None, window=None, pretrained_window=None, **family_flags) -> dict:
+    """Source facts the user gave (the family parses them); ``family_flags`` are a family's own
+    (CSWin: ``split``, ``heads``, ``ema``), None when not given."""
+    return {"img_size": img_size, "window": window, "pretrained_window": pretrained_window, **family_flags}
 
 
 def load(source: str | Path, layout: str = "auto", *, img_size: int | None = None, window=None,
-         pretrained_window=None, revision: str | None = None, token: str | None = None) -> CanonicalCheckpoint:
-    """Read any supported checkpoint into the canonical form (spec + lazy tensors)."""
+         pretrained_window=None, revision: str | None = None, token: str | None = None,
+         **family_flags) -> CanonicalCheckpoint:
+    """Read any supported checkpoint into the canonical form (spec + lazy tensors).
+
+    ``family_flags``: source facts of one family, e.g. CSWin's ``split="1,2,7,7"``, ``heads``,
+    ``ema=False`` (a file with plain and EMA weights: the plain ones)."""
     src = resolve(source, revision=revision, token=token)
-    raw = open_raw(src.path)
-    ckpt = read_checkpoint(raw, layout, flags(img_size, window, pretrained_window), src.display)
+    raw = open_raw(src.path, ema=family_flags.get("ema"))
+    ckpt = read_checkpoint(raw, layout, flags(img_size, window, pretrained_window, **family_flags), src.display)
     ckpt.origin = src.origin
     ckpt.input_paths.append(src.path)
     return ckpt
@@ -76,10 +81,10 @@ class InspectReport:
 
     def to_dict(self) -> dict:
         spec = self.ckpt.spec
-        return {"source": self.ckpt.source, "path": str(self.path), "format": self.format,
+        return {"source": self.ckpt.source, "family": self.ckpt.family, "path": str(self.path), "format": self.format,
                 "layout": self.ckpt.source_layout, "version": spec.version, "file_size": self.file_size,
                 "num_params": self.ckpt.num_params, "dtypes": self.dtypes, "spec": spec.to_dict(),
-                "stage_resolutions": list(spec.resolutions), "shift_sizes": list(spec.shift_sizes),
+                "stage_resolutions": list(spec.resolutions), "shift_sizes": list(getattr(spec, "shift_sizes", ())),
                 "assumed": list(self.ckpt.assumptions.notes), "notes": list(self.ckpt.notes)}
 
 
@@ -98,7 +103,7 @@ def inspect(source: str | Path, layout: str = "auto", **kw) -> InspectReport:
 
 
 def _remote_inspect(source, layout: str, *, img_size=None, window=None, pretrained_window=None, revision=None,
-                    token=None) -> InspectReport | None:
+                    token=None, **family_flags) -> InspectReport | None:
     """Inspect a Hub repo from its safetensors header alone (no weights downloaded), when it has one."""
     if isinstance(source, Path) or os.path.exists(source):
         return None
@@ -110,7 +115,7 @@ def _remote_inspect(source, layout: str, *, img_size=None, window=None, pretrain
     tensors = {k: RemoteTensor(v["dtype"], tuple(v["shape"])) for k, v in header["tensors"].items()}
     raw = RawCheckpoint(Path(header["filename"]), "safetensors", tensors, header.get("metadata") or {},
                         header.get("config"), notes=["read the remote safetensors header only (no download)"])
-    ckpt = read_checkpoint(raw, layout, flags(img_size, window, pretrained_window),
+    ckpt = read_checkpoint(raw, layout, flags(img_size, window, pretrained_window, **family_flags),
                            f"{header['repo_id']}@{header['commit']}" if header.get("commit") else str(source))
     dtypes: dict[str, int] = {}
     for src in ckpt.tensors.values():
@@ -137,6 +142,9 @@ def save(ckpt: CanonicalCheckpoint, layout: str, out: str | Path, *, overwrite: 
     """Write ``ckpt`` in ``layout``; a folder output also gets a model card."""
     target = get_layout(layout, ckpt.family)
     check_expressible(target, ckpt.spec)
+    fam = family_of(target)
+    if fam.write_notes:   # what this layout drops or creates (printed with the read notes)
+        ckpt.notes += [n for n in fam.write_notes(target, ckpt.spec, ckpt.tensors) if n not in ckpt.notes]
     card = None
     if output_kind(out) == "folder":
         card = render_card(ckpt, target.name, command or current_command(), card_info)
@@ -177,9 +185,10 @@ def render_card(ckpt: CanonicalCheckpoint, target: str, command: str, extra: dic
         "library_name": get_layout(target, ckpt.family).library_name,
         "version": spec.version, "source": ckpt.source, "source_repo": getattr(origin, "repo_id", None),
         "source_commit": getattr(origin, "commit", None), "source_layout": ckpt.source_layout,
-        "target_layout": target, "windows_before": list(spec.window_size), "windows_after": list(spec.window_size),
+        "target_layout": target, "windows_before": _listed(spec, "window_size"),
+        "windows_after": _listed(spec, "window_size"),
         "img_size_before": spec.img_size, "img_size_after": spec.img_size, "method": None,
-        "pretrained_window_sizes": list(spec.pretrained_window_sizes) or None,
+        "pretrained_window_sizes": _listed(spec, "pretrained_window_sizes") or None,
         "dtype": ",".join(sorted({s.dtype for s in ckpt.tensors.values()})), "command": command,
         "tool_version": __version__, "verification": None,
     }
@@ -189,34 +198,43 @@ def render_card(ckpt: CanonicalCheckpoint, target: str, command: str, extra: dic
     return _render(info)
 
 
+def _listed(spec, name: str):
+    value = getattr(spec, name, None)
+    return None if value is None else list(value)
+
+
 def upscale(source: str | Path, out: str | Path, *, to: str | None = None, overwrite: bool = False,
             img_size: int | None = None, src_window=None, src_pretrained_window=None, revision: str | None = None,
-            token: str | None = None, command: str | None = None, **options):
+            token: str | None = None, command: str | None = None, src_flags: dict | None = None, **options):
     """Move ``source`` to a new geometry (family options, e.g. Swin's ``window``, ``res``, ``method``,
-    ``pretrained_window``, ``num_classes``, ``map_22k_to_1k``, ``head_map``, ``bake_cpb``) and write it.
+    ``pretrained_window``, ``num_classes``, ``map_22k_to_1k``, ``head_map``, ``bake_cpb``; CSWin's
+    ``res``, ``split``) and write it. ``src_flags``: a family's own source facts (see :func:`load`).
 
     Returns:
         (the family's transfer result, the WriteResult).
     """
     ckpt = load(source, "auto", img_size=img_size, window=src_window, pretrained_window=src_pretrained_window,
-                revision=revision, token=token)
-    result = get_family(ckpt.family).transfer(ckpt, options)
+                revision=revision, token=token, **(src_flags or {}))
+    # options not given are left out, so a family refuses only what was asked of it (Swin: --split)
+    result = get_family(ckpt.family).transfer(ckpt, {k: v for k, v in options.items() if v is not None})
     written = save(result.checkpoint, to or ckpt.source_layout, out, overwrite=overwrite, command=command,
                    card_info=result.card_info, extra_meta=result.metadata)
     return result, written
 
 
-def _loaded(source) -> CanonicalCheckpoint:
-    return source if isinstance(source, CanonicalCheckpoint) else load(source)
+def _loaded(source, **flags) -> CanonicalCheckpoint:
+    return source if isinstance(source, CanonicalCheckpoint) else load(source, **flags)
 
 
-def check(candidate, against=None, **kw):
+def check(candidate, against=None, *, against_flags: dict | None = None, **kw):
     """Compare the candidate's outputs with the source's (see ``swin_convert.check.engine.run_check``).
 
-    ``candidate`` and ``against`` are paths, Hub ids, URLs or loaded checkpoints.
+    ``candidate`` and ``against`` are paths, Hub ids, URLs or loaded checkpoints; ``against_flags``
+    are source facts of ``against`` (as :func:`load` takes them: ``img_size``, CSWin's ``split``...).
     """
     from .check.engine import run_check
-    return run_check(_loaded(candidate), None if against is None else _loaded(against), **kw)
+    src = None if against is None else _loaded(against, **(against_flags or {}))
+    return run_check(_loaded(candidate), src, **kw)
 
 
 def evaluate_accuracy(candidate, data, **kw):

@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
-from .common import FormatOpt, app, console, errors
+from .common import EmaOpt, FormatOpt, HeadsOpt, ImgSizeOpt, SplitOpt, app, console, errors, family_flags
 
 RESULT_COLUMNS = ("model", "img_size", "top1", "top1_err", "top5", "top5_err", "param_count", "crop_pct",
                   "interpolation")   # timm results/results-imagenet.csv
@@ -80,7 +80,14 @@ def check(candidate: CandidateArg, against: AgainstOpt = None, runtime: RuntimeO
           compile_model: CompileOpt = False, channels_last: ChannelsLastOpt = False, inputs: InputsOpt = "normal",
           data: DataOpt = None, labels: LabelsOpt = None, crop_pct: CropOpt = None, interpolation: InterpOpt = None,
           mean: MeanOpt = None, std: StdOpt = None, workers: WorkersOpt = None, log_freq: LogFreqOpt = 10,
-          fmt: FormatOpt = "human", results_file: ResultsOpt = None, write_card: CardOpt = False):
+          fmt: FormatOpt = "human", results_file: ResultsOpt = None, write_card: CardOpt = False,
+          src_img_size: Annotated[Optional[int], typer.Option("--src-img-size", help="Image size of the --against "
+                                                              "source, when not recorded.", rich_help_panel=CHECK,
+                                                              show_default=False)] = None,
+          src_split: Annotated[Optional[str], typer.Option("--src-split", help="CSWin: split of the --against "
+                                                           "source, when not recorded.", rich_help_panel=CHECK,
+                                                           show_default=False)] = None,
+          img_size: ImgSizeOpt = None, split: SplitOpt = None, heads: HeadsOpt = None, ema: EmaOpt = None):
     """Compare a converted checkpoint's logits with its source's in reference, timm and transformers."""
     with errors():
         _check_flags(fmt, data, labels, results_file, candidate if write_card else None)
@@ -89,8 +96,10 @@ def check(candidate: CandidateArg, against: AgainstOpt = None, runtime: RuntimeO
         run = dict(device=device, dtype=dtype, batch_size=batch_size, compile=compile_model,
                    channels_last=channels_last)
         with chk.distributed(device) as dist, _Printer(fmt, dist.is_main) as out:
-            cand = api.load(candidate)
-            report = api.check(cand, against, runtimes=runtime.split(","), num_samples=num_samples, seed=seed,
+            cand = api.load(candidate, img_size=img_size, **family_flags(split, heads, ema))
+            src_flags = dict(family_flags(src_split, heads, ema), **({"img_size": src_img_size} if src_img_size else {}))
+            report = api.check(cand, against, against_flags=src_flags, runtimes=runtime.split(","),
+                               num_samples=num_samples, seed=seed,
                                    atol=atol, rtol=rtol, inputs=inputs, progress=out.progress(), **run)
             out.report(report)
             if data is not None:

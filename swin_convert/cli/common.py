@@ -35,6 +35,21 @@ SrcWindowOpt = Annotated[Optional[str], typer.Option("--src-window", help="Sourc
 PretrainedOpt = Annotated[Optional[str], typer.Option("--pretrained-window", help="V2 pretrained window(s) the "
                                                       "CPB coordinates are normalised by; 0 = each stage's own.",
                                                       rich_help_panel="Source")]
+SplitOpt = Annotated[Optional[str], typer.Option("--split", help="CSWin: the source's stripe width per stage "
+                                                "(a,b,c,d), when not recorded; default the official one.",
+                                                rich_help_panel="Source")]
+HeadsOpt = Annotated[Optional[str], typer.Option("--heads", help="CSWin: heads per stage (a,b,c,d), when not "
+                                                "recorded and no official model matches.", rich_help_panel="Source")]
+EmaOpt = Annotated[Optional[bool], typer.Option("--ema/--no-ema", help="A file with plain and EMA weights "
+                                                "(state_dict + state_dict_ema): which to read (default: EMA).",
+                                                rich_help_panel="Source", show_default=False)]
+
+
+def family_flags(split=None, heads=None, ema=None) -> dict:
+    """Source flags of one family (left out when not given)."""
+    return {k: v for k, v in (("split", split), ("heads", heads), ("ema", ema)) if v is not None}
+
+
 RevisionOpt = Annotated[Optional[str], typer.Option("--revision", help="Hub branch, tag or commit.",
                                                     rich_help_panel="Hub")]
 TokenOpt = Annotated[Optional[str], typer.Option("--token", help="Hub token (prefer HF_TOKEN or `hf auth login`).",

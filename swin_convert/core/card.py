@@ -281,7 +281,10 @@ def _details_section(info: dict) -> str:
         bullets.append(f"- Layout: `{info.get('source_layout') or '?'}` → `{info.get('target_layout') or '?'}`")
     bullets += _change_bullet("Window size per stage", info, "windows")
     bullets += _change_bullet("Image size", info, "img_size")
-    bullets.append(f"- Relative position bias: {_method_text(info)}")
+    bullets += _change_bullet("Stripe width (split_size) per stage", info, "split")
+    if info.get("bias_text", "") is not None:   # None: the family has no position tensors (CSWin)
+        bullets.append(f"- Relative position bias: {info.get('bias_text') or _method_text(info)}")
+    bullets += [f"- {line}" for line in info.get("details") or ()]
     if info.get("pretrained_window_sizes") is not None:
         bullets.append(f"- Pretrained window sizes: {_fmt(info['pretrained_window_sizes'])}")
     if info.get("dtype"):

@@ -227,6 +227,7 @@ class Family:
       compare(cand, src) -> (truth, gated, description, notes)                (check --against)
       card_facts(spec) -> dict                                                citation, tags, title...
       describe(spec) -> dict                                                  for inspect
+      write_notes(layout, spec, tensors) -> [str]   optional: what writing ``layout`` drops or creates
     """
 
     name: str
@@ -243,6 +244,7 @@ class Family:
     card_facts: Callable | None = None
     describe: Callable | None = None
     metadata_key: str = ""
+    write_notes: Callable | None = None
 
     def add_layout(self, layout: Layout, *, overwrite: bool = False) -> None:
         if layout.name in self.layouts and not overwrite:

@@ -13,7 +13,7 @@ from ..core.checkpoint import Assumptions, CanonicalCheckpoint
 from ..core.schema import Family, Layout
 from ..errors import LayoutError, UsageError
 
-_FAMILIES = ("swin",)          # swin_convert.families.<name>.FAMILY, in detection order
+_FAMILIES = ("swin", "cswin")          # swin_convert.families.<name>.FAMILY, in detection order
 FAMILIES: dict[str, Family] = {}
 
 
@@ -96,7 +96,7 @@ def detect_layout(keys) -> tuple[Layout, int]:
 def read_checkpoint(raw, layout: str, flags: dict, display: str) -> CanonicalCheckpoint:
     """A raw checkpoint (``io.reading.RawCheckpoint``) in ``layout`` (or ``auto``) -> canonical form."""
     fam, detected, version = detect(raw.tensors)
-    chosen = detected if layout == "auto" else get_layout(layout)
+    chosen = detected if layout == "auto" else _claimed_layout(layout, fam)
     if chosen is not detected and layout != "auto":
         _check_claimed(chosen, detected, raw)
         fam = family_of(chosen)
@@ -105,6 +105,14 @@ def read_checkpoint(raw, layout: str, flags: dict, display: str) -> CanonicalChe
     spec, tensors = fam.read(raw, chosen, version, flags or {}, notes)
     return CanonicalCheckpoint(spec, tensors, display, chosen.name, notes, raw.metadata, raw.config,
                                notes=list(raw.notes), input_paths=[raw.path], family=fam.name)
+
+
+def _claimed_layout(name: str, detected_family: Family) -> Layout:
+    """FROM as named in the detected family first (``official`` is a layout of several families)."""
+    try:
+        return get_layout(name, detected_family.name)
+    except UsageError:
+        return get_layout(name)
 
 
 def _check_claimed(chosen: Layout, detected: Layout, raw) -> None:

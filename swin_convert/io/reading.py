@@ -43,7 +43,9 @@ def weights_file(path: Path) -> Path:
                         "Pass the file itself, or a folder with model.safetensors or pytorch_model.bin.")
 
 
-def open_raw(path: str | Path) -> RawCheckpoint:
+def open_raw(path: str | Path, *, ema: bool | None = None) -> RawCheckpoint:
+    """``ema``: which weights of a file holding both ``state_dict`` and ``state_dict_ema``
+    (None or True: the EMA ones, False: the plain ones); the choice is noted."""
     path = Path(path)
     wfile = weights_file(path)
     config = _read_config(wfile.parent / "config.json")
@@ -51,7 +53,7 @@ def open_raw(path: str | Path) -> RawCheckpoint:
         metadata, tensors = read_safetensors_header(wfile)
         return RawCheckpoint(wfile, "safetensors", tensors, metadata, config)
     raw = RawCheckpoint(wfile, "pth", {}, {}, config)
-    state = _unwrap(_load_pth(wfile), raw.notes)
+    state = _unwrap(_load_pth(wfile), raw.notes, ema)
     raw.tensors = {k: v for k, v in state.items() if isinstance(v, (FileSlice, TorchSource))}
     if not raw.tensors:
         raise BadInputError(f"'{wfile}' holds no tensors.", "Is this a model checkpoint?")
@@ -86,16 +88,34 @@ def _read_config(path: Path) -> dict | None:
     return cfg if isinstance(cfg, dict) else None
 
 
-def _unwrap(obj, notes: list) -> dict:
-    """Take the state dict out of {'model': ...} / {'state_dict': ...} and drop a 'module.' prefix."""
+def _unwrap(obj, notes: list, ema: bool | None = None) -> dict:
+    """Take the state dict out of {'model': ...} / {'state_dict': ...} / {'state_dict_ema': ...}
+    and drop a 'module.' prefix. With both 'state_dict' and 'state_dict_ema' (timm-style training
+    savers, CSWin), ``ema`` chooses (default: EMA)."""
     if not isinstance(obj, dict):
         raise BadInputError(f"The checkpoint holds a {type(obj).__name__}, not a state dict.",
                             "Save the model's state_dict() rather than the model object.")
+    if isinstance(obj.get("state_dict_ema"), dict):
+        plain = isinstance(obj.get("state_dict"), dict)
+        if plain and ema is False:
+            notes.append("the file holds plain ('state_dict') and EMA ('state_dict_ema') weights; "
+                         "using the plain ones (--no-ema)")
+            obj = obj["state_dict"]
+        else:
+            notes.append("the file holds plain ('state_dict') and EMA ('state_dict_ema') weights; using the EMA "
+                         "ones (default; --no-ema for the plain ones)" if plain else
+                         "unwrapped ['state_dict_ema'] (EMA weights; the file holds no plain ones)")
+            obj = obj["state_dict_ema"]
+        return _strip_module(obj, notes)
     for key in ("model", "state_dict", "model_state_dict", "module"):
         if isinstance(obj.get(key), dict):
             notes.append(f"unwrapped ['{key}']")
             obj = obj[key]
             break
+    return _strip_module(obj, notes)
+
+
+def _strip_module(obj: dict, notes: list) -> dict:
     keys = [k for k in obj if isinstance(k, str)]
     if keys and all(k.startswith("module.") for k in keys):
         notes.append("stripped 'module.' prefix")
