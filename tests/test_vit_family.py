@@ -30,6 +30,7 @@ CASES = {
     "no_qkv_bias": dict(qkv_bias=False),
     "distilled": dict(distilled=True),
     "nonsquare": dict(img_size=(32, 48)),
+    "nonsquare_patch": dict(img_size=(32, 64), patch_size=(8, 16)),
     "reg_avg_ls": dict(reg_tokens=2, no_embed_class=True, global_pool="avg", fc_norm=True, layer_scale=True),
     "noclass_prenorm": dict(class_token=False, global_pool="avg", fc_norm=True, pre_norm=True),
     "representation": dict(representation_size=24),
@@ -41,6 +42,7 @@ SUPPORTED = {  # which layouts can hold each case (the others must refuse)
     "no_qkv_bias": ("timm", "hf", "torchvision", "deit"),
     "distilled": ("timm", "hf", "deit"),
     "nonsquare": ("timm", "hf", "deit"),
+    "nonsquare_patch": ("timm", "hf", "deit"),
     "reg_avg_ls": ("timm",),
     "noclass_prenorm": ("timm", "deit"),
     "representation": ("torchvision", "deit"),
@@ -377,3 +379,91 @@ def test_timm_baked_resample_equals_dynamic_img_size(tmp_path):
     x = images(new_spec)
     assert (logits(dyn.eval(), x) - logits(dst, x)).abs().max().item() <= 1e-6
     assert timm_model  # noqa: B018
+
+
+# -- transfer (plan + apply) ---------------------------------------------------------------------
+from swin_convert.errors import IncompatibleSpecError  # noqa: E402
+from swin_convert.families.vit import transfer  # noqa: E402
+
+
+@pytest.mark.parametrize("target", ["timm", "hf", "torchvision", "deit"])
+def test_transfer_default_method_is_the_target_runtimes_own(target, tmp_path):
+    spec = spec_of("plain")
+    canonical = random_canonical(spec)
+    new, notes = transfer.plan(spec, img_size=48, target_layout=target, target_limits=LAYOUTS[target].limits)
+    method = {"timm": "timm", "hf": "hf", "torchvision": "torchvision", "deit": "hf"}[target]
+    assert new.provenance.resampled[-1].method == method and new.provenance.trained_grid == (4, 4)
+    assert any(method in n for n in notes)
+    changed = transfer.apply(spec, new, canonical)
+    assert set(changed) == {"pos_embed"}
+    assert torch.equal(changed["pos_embed"][:, :1], canonical["pos_embed"][:, :1])
+    moved = dict(canonical, **changed)
+    runtime = load_runtime(target, new, to_layout(target, new, moved), tmp_path / target)
+    x = images(new)
+    assert (logits(runtime, x) - logits(reference(new, moved), x)).abs().max().item() <= 1e-4
+
+
+def test_transfer_refusals():
+    spec = spec_of("plain")
+    with pytest.raises(UsageError, match="not a multiple"):
+        transfer.plan(spec, img_size=50)
+    with pytest.raises(UsageError, match="already"):
+        transfer.plan(spec, img_size=32)
+    with pytest.raises(IncompatibleSpecError, match="non-square"):
+        transfer.plan(spec, img_size=(32, 48), target_layout="torchvision", target_limits=LAYOUTS["torchvision"].limits)
+    with pytest.raises(UsageError, match="Unknown"):
+        transfer.plan(spec, img_size=48, method="nearest")
+
+
+def test_transfer_patch_size_and_grid_together():
+    spec = spec_of("distilled")
+    canonical = random_canonical(spec)
+    new, notes = transfer.plan(spec, img_size=96, patch_size=16, method="bilinear")   # grid 4 -> 6
+    changed = transfer.apply(spec, new, canonical)
+    assert set(changed) == {"pos_embed", "patch_embed.proj.weight"} and len(notes) == 2
+    assert changed["pos_embed"].shape == (1, 2 + 36, 32) and changed["patch_embed.proj.weight"].shape[-1] == 16
+    assert torch.equal(changed["pos_embed"][:, :2], canonical["pos_embed"][:, :2])
+    ReferenceViT(new).load_state_dict(dict(canonical, **changed), strict=True)
+
+
+def test_hf_pooler_is_the_representation_layer():
+    """A transformers ViTModel (e.g. an in21k release) reads with its pooler as pre_logits."""
+    cfg = transformers.ViTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
+                                 image_size=32, patch_size=8, layer_norm_eps=1e-6)
+    from vit_runtimes import randomize_
+    model = randomize_(transformers.ViTModel(cfg, add_pooling_layer=True)).eval()
+    canonical, unexpected = from_layout("hf", model.state_dict())
+    assert not unexpected
+    spec, _ = infer_spec({k: v.shape for k, v in canonical.items()}, LAYOUTS["hf"].read_hints(cfg.to_dict()))
+    assert spec.representation_size == 32 and spec.num_classes == 0
+    x = images(spec)
+    with torch.no_grad():
+        want = model(pixel_values=x).pooler_output
+    got = logits(reference(spec, canonical), x)
+    assert (got - want).abs().max().item() <= 1e-4
+    assert "pre_logits" in LAYOUTS["hf"].limits(spec)    # readable, never written back to hf
+
+
+def test_hf_writer_names_equal_save_pretrained(tmp_path):
+    from safetensors import safe_open
+    for case in ("plain", "distilled"):
+        spec = spec_of(case)
+        sd, cfg = _runtime_state_dict("hf", spec)
+        model_cls = (transformers.DeiTForImageClassificationWithTeacher if spec.distilled
+                     else transformers.ViTForImageClassification)
+        model = model_cls(transformers.AutoConfig.for_model(cfg["model_type"], **{
+            k: v for k, v in cfg.items() if k not in ("architectures", "model_type")}))
+        model.save_pretrained(tmp_path / case)
+        with safe_open(str(tmp_path / case / "model.safetensors"), "pt") as f:
+            disk = set(f.keys())
+        canonical, _ = from_layout("hf", sd)
+        assert set(to_layout("hf", spec, canonical)) == disk
+
+
+def test_detect_does_not_take_swin_or_cswin_keys():
+    swin_timm = ["patch_embed.proj.weight", "layers.0.blocks.0.attn.qkv.weight", "head.fc.weight"]
+    swin_hf = ["swin.embeddings.patch_embeddings.projection.weight", "swin.encoder.layers.0.blocks.0.output.dense.weight"]
+    swin_tv = ["features.0.0.weight", "features.1.0.attn.qkv.weight"]
+    cswin = ["stage1_conv_embed.0.weight", "stage1.0.qkv.weight"]
+    for keys in (swin_timm, swin_hf, swin_tv, cswin):
+        assert detect(keys) is None, keys
