@@ -29,6 +29,7 @@ CASES = {
     "p16_64": dict(embed_dim=48, num_heads=3, img_size=64, patch_size=16),
     "no_qkv_bias": dict(qkv_bias=False),
     "distilled": dict(distilled=True),
+    "distilled_ls": dict(distilled=True, layer_scale=True, qkv_bias=False),
     "nonsquare": dict(img_size=(32, 48)),
     "nonsquare_patch": dict(img_size=(32, 64), patch_size=(8, 16)),
     "reg_avg_ls": dict(reg_tokens=2, no_embed_class=True, global_pool="avg", fc_norm=True, layer_scale=True),
@@ -41,6 +42,7 @@ SUPPORTED = {  # which layouts can hold each case (the others must refuse)
     "p16_64": ("timm", "hf", "torchvision", "deit"),
     "no_qkv_bias": ("timm", "hf", "torchvision", "deit"),
     "distilled": ("timm", "hf", "deit"),
+    "distilled_ls": ("timm", "deit"),
     "nonsquare": ("timm", "hf", "deit"),
     "nonsquare_patch": ("timm", "hf", "deit"),
     "reg_avg_ls": ("timm",),
@@ -216,6 +218,8 @@ def test_geometry_messages():
         ViTSpec(**{**BASE, "num_heads": 3}).validate()
     with pytest.raises(UsageError, match="class token"):
         ViTSpec(**{**BASE, "class_token": False}).validate()
+    with pytest.raises(UsageError, match="no_embed_class"):
+        ViTSpec(**{**BASE, "distilled": True, "no_embed_class": True}).validate()
     assert geometry.parse_size("224,160") == (224, 160) and geometry.parse_size("384") == (384, 384)
 
 

@@ -123,6 +123,8 @@ def load_runtime(layout: str, spec, sd: dict, folder: Path | None = None) -> tor
         folder.mkdir(parents=True, exist_ok=True)
         save_file({k: v.contiguous() for k, v in sd.items()}, str(folder / "model.safetensors"))
         (folder / "config.json").write_text(json.dumps(mod.config_json(spec)))
+        if layout == "hf":
+            (folder / "preprocessor_config.json").write_text(json.dumps(mod.preprocessor_json(spec)))
     if layout == "timm":
         import timm
         model = timm.create_model(f"local-dir:{folder}", pretrained=True)
@@ -133,6 +135,8 @@ def load_runtime(layout: str, spec, sd: dict, folder: Path | None = None) -> tor
             str(folder), output_loading_info=True)
         assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
         assert model.config.layer_norm_eps == spec.layer_norm_eps
+        processor = transformers.AutoImageProcessor.from_pretrained(str(folder))
+        assert processor.size == {"height": spec.img_size[0], "width": spec.img_size[1]}
     elif layout == "torchvision":
         model = torchvision_model(spec)
         model.load_state_dict(sd, strict=True)

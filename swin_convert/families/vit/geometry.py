@@ -49,6 +49,9 @@ def check_spec(spec: ViTSpec):
     if spec.distilled and (spec.reg_tokens or spec.global_pool != "token"):
         return ("A distilled (DeiT) ViT pools its class and distillation tokens; registers or "
                 f"'{spec.global_pool}' pooling do not fit.", None)
+    if spec.distilled and spec.no_embed_class:
+        return ("A distilled (DeiT) ViT always embeds its class and distillation tokens (no runtime builds "
+                "one with no_embed_class).", None)
     if spec.distilled and spec.representation_size:
         return ("A distilled (DeiT) ViT has no representation layer (pre_logits).", None)
     if spec.reg_tokens < 0 or spec.depth <= 0 or spec.embed_dim <= 0:

@@ -23,7 +23,7 @@ TEMPLATES = (
 )
 
 # head counts of the released ViT widths whose head dim is not 64
-KNOWN_HEADS = {1280: 16, 1408: 16, 1664: 16, 1792: 16}
+KNOWN_HEADS = {1152: 16, 1280: 16, 1408: 16, 1664: 16}   # SigLIP so400m, ViT-H, ViT-g, ViT-G
 
 
 def canonical_shapes(spec: ViTSpec) -> dict[str, tuple]:

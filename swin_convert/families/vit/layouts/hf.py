@@ -66,6 +66,16 @@ def config_json(spec: ViTSpec, label_names=None) -> dict:
     return cfg
 
 
+def preprocessor_json(spec: ViTSpec, data: dict | None = None) -> dict:
+    """``preprocessor_config.json`` (ViTImageProcessor; resizes straight to the model size)."""
+    data = data or {}
+    resample = {"bilinear": 2, "bicubic": 3, "nearest": 0}.get(data.get("interpolation", "bicubic"), 3)
+    return {"image_processor_type": "ViTImageProcessor", "do_resize": True,
+            "size": {"height": spec.img_size[0], "width": spec.img_size[1]}, "resample": resample,
+            "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
+            "image_mean": list(data.get("mean", (0.5, 0.5, 0.5))), "image_std": list(data.get("std", (0.5, 0.5, 0.5)))}
+
+
 def read_hints(config: dict | None) -> dict:
     config = config or {}
     hints = {"layer_norm_eps": float(config.get("layer_norm_eps", HF_DEFAULT_EPS))}
