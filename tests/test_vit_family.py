@@ -471,3 +471,41 @@ def test_detect_does_not_take_swin_or_cswin_keys():
     cswin = ["stage1_conv_embed.0.weight", "stage1.0.qkv.weight"]
     for keys in (swin_timm, swin_hf, swin_tv, cswin):
         assert detect(keys) is None, keys
+
+
+@pytest.mark.parametrize("case,layout", [("distilled", "hf"), ("no_qkv_bias", "torchvision"), ("plain", "deit"),
+                                         ("reg_avg_ls", "timm")])
+def test_tables_drive_the_projects_lazy_keymap(case, layout):
+    """swin_convert.keymap applies these tables as they are: ``version`` = the layout's variant."""
+    from types import SimpleNamespace
+
+    from swin_convert import keymap
+    from swin_convert.tensors import TorchSource
+    from swin_convert.torch_io import to_torch
+    spec = spec_of(case)
+    mod = LAYOUTS[layout]
+    canonical = random_canonical(spec)
+    shim = SimpleNamespace(version=mod.variant(spec))
+    raw = keymap.from_canonical(mod.LAYOUT, shim, {k: TorchSource(v) for k, v in canonical.items()})
+    ours = to_layout(layout, spec, canonical)
+    extra = set(mod.extra_tensors(spec))
+    assert set(raw) | extra == set(ours)
+    assert all(torch.equal(to_torch(raw[k]), ours[k]) for k in raw)
+    parsed = keymap.to_canonical(mod.LAYOUT, mod.variant_of_keys(ours), {k: TorchSource(v) for k, v in ours.items()})
+    assert not parsed.unexpected and not parsed.buffers
+    got = {k: to_torch(v) for k, v in parsed.tensors.items() if not (k in extra or k not in canonical)}
+    assert set(got) == set(canonical) and all(torch.equal(got[k], canonical[k]) for k in canonical)
+
+
+@pytest.mark.parametrize("case,layout", PAIRS, ids=[f"{c}-{lay}" for c, lay in PAIRS])
+def test_build_runtime_loads_strictly(case, layout):
+    from vit_runtimes import build_runtime
+    spec = spec_of(case)
+    model = build_runtime(layout, spec)
+    sd = to_layout(layout, spec, random_canonical(spec))
+    if layout == "hf":   # transformers 5 keeps its own module names in memory: load through its v5 mapping
+        canonical, _ = from_layout("hf", sd)
+        own, _ = from_layout("hf", model.state_dict())
+        assert {k: v.shape for k, v in own.items()} == {k: v.shape for k, v in canonical.items()}
+    else:
+        model.load_state_dict(sd, strict=True)

@@ -111,6 +111,35 @@ def torchvision_model(spec):
     return VisionTransformer(**TV.constructor_args(spec))
 
 
+def build_runtime(layout: str, spec) -> torch.nn.Module:
+    """An untrained runtime model for ``spec`` whose ``state_dict`` keys are ``layout``'s, in eval mode
+    (for a check engine: ``build_runtime(...).load_state_dict(to_layout(...), strict=True)``).
+
+    hf builds from the same config.json the writer emits; deit is timm's class (timm >= 0.9 reads
+    DeiT's names unchanged), or the reference where only timm < 0.9 holds the model (pre_logits)."""
+    mod = LAYOUTS[layout]
+    reason = mod.limits(spec)
+    if reason:
+        raise ValueError(reason)
+    if layout == "timm":
+        return timm_model(spec).eval()
+    if layout == "torchvision":
+        return torchvision_model(spec).eval()
+    if layout == "hf":
+        import transformers
+        cfg = mod.config_json(spec)
+        config = transformers.AutoConfig.for_model(cfg["model_type"], **{
+            k: v for k, v in cfg.items() if k not in ("architectures", "model_type")})
+        cls = getattr(transformers, cfg["architectures"][0])
+        return cls(config).eval()
+    if layout == "deit":
+        if spec.representation_size:
+            from swin_convert.families.vit.reference import ReferenceViT
+            return ReferenceViT(spec).eval()
+        return timm_model(spec).eval()
+    raise ValueError(layout)
+
+
 def load_runtime(layout: str, spec, sd: dict, folder: Path | None = None) -> torch.nn.Module:
     """The layout's real runtime holding ``sd`` (layout keys), loaded strictly, in eval mode.
 
