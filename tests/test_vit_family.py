@@ -509,3 +509,42 @@ def test_build_runtime_loads_strictly(case, layout):
         assert {k: v.shape for k, v in own.items()} == {k: v.shape for k, v in canonical.items()}
     else:
         model.load_state_dict(sd, strict=True)
+
+
+@pytest.mark.parametrize("case", ["plain", "distilled", "reg_avg_ls", "nonsquare", "noclass_prenorm"])
+def test_hints_from_timms_own_save_for_hf(case, tmp_path):
+    """timm's save_for_hf writes config.json; our reader + inference recover the spec from it."""
+    import json
+
+    from safetensors import safe_open
+    from timm.models._hub import save_for_hf
+
+    from vit_runtimes import randomize_, timm_model
+    spec = spec_of(case)
+    model = randomize_(timm_model(spec))
+    save_for_hf(model, str(tmp_path), safe_serialization=True)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    with safe_open(str(tmp_path / "model.safetensors"), "pt") as f:
+        shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    got, notes = infer_spec(shapes, LAYOUTS["timm"].read_hints(cfg))
+    assert got == spec, (got, cfg.get("model_args"), notes)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_resamplers_match_in_half_precision(dtype):
+    """timm casts to float32; transformers and torchvision interpolate in the tensor's dtype."""
+    from timm.layers import resample_abs_pos_embed
+    from torchvision.models.vision_transformer import interpolate_embeddings
+    pe = _smooth_pos(1 + 36, 1, (6, 6)).to(dtype)
+    try:
+        tv = interpolate_embeddings(160, 16, {"encoder.pos_embedding": pe.clone()})["encoder.pos_embedding"]
+    except RuntimeError as e:   # bicubic not implemented for this dtype on this device
+        pytest.skip(str(e))
+    assert torch.equal(resample_pos_embed(pe, (6, 6), (10, 10), 1, "torchvision"), tv)
+    emb = _hf_embeddings(pe.float(), 6, 16)
+    emb = emb.to(dtype)
+    with torch.no_grad():
+        hf = emb.interpolate_pos_encoding(torch.zeros(1, 101, 32, dtype=dtype), 160, 160)
+    assert torch.equal(resample_pos_embed(pe, (6, 6), (10, 10), 1, "hf"), hf)
+    tm = resample_abs_pos_embed(pe, [10, 10], [6, 6], num_prefix_tokens=1)
+    assert torch.equal(resample_pos_embed(pe, (6, 6), (10, 10), 1, "timm"), tm)

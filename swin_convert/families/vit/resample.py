@@ -52,8 +52,9 @@ def resample_pos_embed(pos_embed: torch.Tensor, old_grid, new_grid, num_prefix: 
                        method: str = "timm") -> torch.Tensor:
     """(1, num_prefix + h*w, D) -> (1, num_prefix + H*W, D); prefix rows copied bit-exact.
 
-    Computed in float32 (as timm; the others compute in the tensor's dtype, identical for
-    float32 weights) and returned in the input dtype. Same grid: the input, untouched.
+    Computed in the precision each runtime uses: float32 for timm and bilinear (timm's
+    function casts), the tensor's own dtype for hf, hf-legacy and torchvision (they do not),
+    and returned in the input dtype. Same grid: the input, untouched.
     """
     old, new = pair(old_grid), pair(new_grid)
     if pos_embed.dim() != 3 or pos_embed.shape[0] != 1 or pos_embed.shape[1] != num_prefix + old[0] * old[1]:
@@ -67,7 +68,8 @@ def resample_pos_embed(pos_embed: torch.Tensor, old_grid, new_grid, num_prefix: 
         return pos_embed
     prefix, rows = pos_embed[:, :num_prefix], pos_embed[:, num_prefix:]
     dim = pos_embed.shape[-1]
-    grid = rows.float().reshape(1, old[0], old[1], dim).permute(0, 3, 1, 2)
+    work = rows.float() if method in ("timm", "bilinear") else rows
+    grid = work.reshape(1, old[0], old[1], dim).permute(0, 3, 1, 2)
     grid = _interpolate(grid, old, new, method)
     rows = grid.permute(0, 2, 3, 1).reshape(1, new[0] * new[1], dim).to(pos_embed.dtype)
     return torch.cat([prefix, rows], dim=1)
