@@ -50,17 +50,21 @@ def resolve(source: str | Path, *, revision: str | None = None, token: str | Non
     return Source(path, resolved.display, resolved)
 
 
-def flags(img_size: int | None = None, window=None, pretrained_window=None) -> dict:
-    """Source facts the user gave (the family parses them)."""
-    return {"img_size": img_size, "window": window, "pretrained_window": pretrained_window}
+def flags(img_size: int | None = None, window=None, pretrained_window=None, num_heads: int | None = None) -> dict:
+    """Source facts the user gave (the family parses them; Swin: window, pretrained_window; ViT: num_heads)."""
+    out = {"img_size": img_size, "window": window, "pretrained_window": pretrained_window}
+    if num_heads is not None:
+        out["num_heads"] = num_heads
+    return out
 
 
 def load(source: str | Path, layout: str = "auto", *, img_size: int | None = None, window=None,
-         pretrained_window=None, revision: str | None = None, token: str | None = None) -> CanonicalCheckpoint:
+         pretrained_window=None, num_heads: int | None = None, revision: str | None = None,
+         token: str | None = None) -> CanonicalCheckpoint:
     """Read any supported checkpoint into the canonical form (spec + lazy tensors)."""
     src = resolve(source, revision=revision, token=token)
     raw = open_raw(src.path)
-    ckpt = read_checkpoint(raw, layout, flags(img_size, window, pretrained_window), src.display)
+    ckpt = read_checkpoint(raw, layout, flags(img_size, window, pretrained_window, num_heads), src.display)
     ckpt.origin = src.origin
     ckpt.input_paths.append(src.path)
     return ckpt
@@ -76,11 +80,13 @@ class InspectReport:
 
     def to_dict(self) -> dict:
         spec = self.ckpt.spec
-        return {"source": self.ckpt.source, "path": str(self.path), "format": self.format,
-                "layout": self.ckpt.source_layout, "version": spec.version, "file_size": self.file_size,
-                "num_params": self.ckpt.num_params, "dtypes": self.dtypes, "spec": spec.to_dict(),
-                "stage_resolutions": list(spec.resolutions), "shift_sizes": list(spec.shift_sizes),
-                "assumed": list(self.ckpt.assumptions.notes), "notes": list(self.ckpt.notes)}
+        out = {"source": self.ckpt.source, "path": str(self.path), "format": self.format,
+               "family": self.ckpt.family, "layout": self.ckpt.source_layout,
+               "version": getattr(spec, "version", None), "file_size": self.file_size,
+               "num_params": self.ckpt.num_params, "dtypes": self.dtypes, "spec": spec.to_dict()}
+        if hasattr(spec, "resolutions"):
+            out.update(stage_resolutions=list(spec.resolutions), shift_sizes=list(spec.shift_sizes))
+        return {**out, "assumed": list(self.ckpt.assumptions.notes), "notes": list(self.ckpt.notes)}
 
 
 def inspect(source: str | Path, layout: str = "auto", **kw) -> InspectReport:
@@ -97,8 +103,8 @@ def inspect(source: str | Path, layout: str = "auto", **kw) -> InspectReport:
     return InspectReport(ckpt, path, fmt, path.stat().st_size, dtypes)
 
 
-def _remote_inspect(source, layout: str, *, img_size=None, window=None, pretrained_window=None, revision=None,
-                    token=None) -> InspectReport | None:
+def _remote_inspect(source, layout: str, *, img_size=None, window=None, pretrained_window=None, num_heads=None,
+                    revision=None, token=None) -> InspectReport | None:
     """Inspect a Hub repo from its safetensors header alone (no weights downloaded), when it has one."""
     if isinstance(source, Path) or os.path.exists(source):
         return None
@@ -110,7 +116,7 @@ def _remote_inspect(source, layout: str, *, img_size=None, window=None, pretrain
     tensors = {k: RemoteTensor(v["dtype"], tuple(v["shape"])) for k, v in header["tensors"].items()}
     raw = RawCheckpoint(Path(header["filename"]), "safetensors", tensors, header.get("metadata") or {},
                         header.get("config"), notes=["read the remote safetensors header only (no download)"])
-    ckpt = read_checkpoint(raw, layout, flags(img_size, window, pretrained_window),
+    ckpt = read_checkpoint(raw, layout, flags(img_size, window, pretrained_window, num_heads),
                            f"{header['repo_id']}@{header['commit']}" if header.get("commit") else str(source))
     dtypes: dict[str, int] = {}
     for src in ckpt.tensors.values():
@@ -175,14 +181,15 @@ def render_card(ckpt: CanonicalCheckpoint, target: str, command: str, extra: dic
     spec, origin = ckpt.spec, ckpt.origin
     info = {
         "library_name": get_layout(target, ckpt.family).library_name,
-        "version": spec.version, "source": ckpt.source, "source_repo": getattr(origin, "repo_id", None),
+        "version": getattr(spec, "version", 1), "source": ckpt.source, "source_repo": getattr(origin, "repo_id", None),
         "source_commit": getattr(origin, "commit", None), "source_layout": ckpt.source_layout,
-        "target_layout": target, "windows_before": list(spec.window_size), "windows_after": list(spec.window_size),
-        "img_size_before": spec.img_size, "img_size_after": spec.img_size, "method": None,
-        "pretrained_window_sizes": list(spec.pretrained_window_sizes) or None,
+        "target_layout": target, "img_size_before": spec.img_size, "img_size_after": spec.img_size, "method": None,
         "dtype": ",".join(sorted({s.dtype for s in ckpt.tensors.values()})), "command": command,
         "tool_version": __version__, "verification": None,
     }
+    if hasattr(spec, "window_size"):
+        info.update(windows_before=list(spec.window_size), windows_after=list(spec.window_size),
+                    pretrained_window_sizes=list(spec.pretrained_window_sizes) or None)
     info.update(get_family(ckpt.family).card_facts(spec))
     info.update((getattr(origin, "card", None) or {}))
     info.update(extra or {})
@@ -190,16 +197,23 @@ def render_card(ckpt: CanonicalCheckpoint, target: str, command: str, extra: dic
 
 
 def upscale(source: str | Path, out: str | Path, *, to: str | None = None, overwrite: bool = False,
-            img_size: int | None = None, src_window=None, src_pretrained_window=None, revision: str | None = None,
-            token: str | None = None, command: str | None = None, **options):
-    """Move ``source`` to a new geometry (family options, e.g. Swin's ``window``, ``res``, ``method``,
-    ``pretrained_window``, ``num_classes``, ``map_22k_to_1k``, ``head_map``, ``bake_cpb``) and write it.
+            img_size: int | None = None, src_window=None, src_pretrained_window=None, num_heads: int | None = None,
+            revision: str | None = None, token: str | None = None, command: str | None = None, **options):
+    """Move ``source`` to a new geometry and write it. Family options: Swin's ``window``, ``res``,
+    ``method`` (bicubic | geometric), ``pretrained_window``, ``num_classes``, ``map_22k_to_1k``,
+    ``head_map``, ``bake_cpb``; ViT's ``res``, ``method`` (timm | hf | hf-legacy | torchvision |
+    bilinear), ``patch_size``. Options left at None / False are not passed; a family refuses the
+    options it does not take.
 
     Returns:
         (the family's transfer result, the WriteResult).
     """
+    if to is not None:
+        get_layout(to)
     ckpt = load(source, "auto", img_size=img_size, window=src_window, pretrained_window=src_pretrained_window,
-                revision=revision, token=token)
+                num_heads=num_heads, revision=revision, token=token)
+    options = {k: v for k, v in options.items() if v is not None and v is not False}
+    options["target_layout"] = get_layout(to, ckpt.family).name if to else ckpt.source_layout
     result = get_family(ckpt.family).transfer(ckpt, options)
     written = save(result.checkpoint, to or ckpt.source_layout, out, overwrite=overwrite, command=command,
                    card_info=result.card_info, extra_meta=result.metadata)

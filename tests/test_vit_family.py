@@ -476,17 +476,14 @@ def test_detect_does_not_take_swin_or_cswin_keys():
 @pytest.mark.parametrize("case,layout", [("distilled", "hf"), ("no_qkv_bias", "torchvision"), ("plain", "deit"),
                                          ("reg_avg_ls", "timm")])
 def test_tables_drive_the_projects_lazy_keymap(case, layout):
-    """swin_convert.keymap applies these tables as they are: ``version`` = the layout's variant."""
-    from types import SimpleNamespace
-
-    from swin_convert import keymap
-    from swin_convert.tensors import TorchSource
-    from swin_convert.torch_io import to_torch
+    """swin_convert.core.keymap applies these tables as they are: ``version`` = the layout's variant."""
+    from swin_convert.core import keymap
+    from swin_convert.core.tensors import TorchSource
+    from swin_convert.core.torch_io import to_torch
     spec = spec_of(case)
     mod = LAYOUTS[layout]
     canonical = random_canonical(spec)
-    shim = SimpleNamespace(version=mod.variant(spec))
-    raw = keymap.from_canonical(mod.LAYOUT, shim, {k: TorchSource(v) for k, v in canonical.items()})
+    raw = keymap.from_canonical(mod.LAYOUT, mod.variant(spec), {k: TorchSource(v) for k, v in canonical.items()})
     ours = to_layout(layout, spec, canonical)
     extra = set(mod.extra_tensors(spec))
     assert set(raw) | extra == set(ours)

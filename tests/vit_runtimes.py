@@ -9,65 +9,31 @@ import numpy as np
 import torch
 
 from swin_convert.families.vit.layouts import LAYOUTS
-from swin_convert.layouts._schema import INVALID
 
 
-# -- tiny key map -------------------------------------------------------------------------
+# -- key map: the family's own (lazy) key map, on torch tensors ---------------------------
+def _layout(name: str):
+    from swin_convert.families import get_layout
+    return get_layout(name, "vit")
+
+
 def to_layout(layout: str, spec, canonical: dict) -> dict:
-    mod = LAYOUTS[layout]
-    v = mod.variant(spec)
-    lay = mod.LAYOUT
-    prefix, rules = lay.prefix.get(v, ""), lay.rules_for(v)
-    out = {}
-    for name, t in canonical.items():
-        hit = next(((r, m) for r in rules if (m := r.canonical.match(name)) not in (None, INVALID)), None)
-        assert hit is not None, f"no {layout} rule writes {name}"
-        r, values = hit
-        keys = [(prefix if r.prefixed else "") + tpl.format(values) for tpl in r.layout]
-        if r.is_split:
-            for i, part in enumerate(t.chunk(len(keys), dim=0)):
-                out[keys[i]] = part.clone()
-        else:
-            out[keys[0]] = t
-    for k, arr in mod.extra_tensors(spec).items():
-        out[prefix + k if k not in out else k] = torch.from_numpy(np.asarray(arr))
-    return out
+    """Canonical torch tensors -> ``layout``'s keys through the family's writer (extra tensors included)."""
+    from swin_convert.core.tensors import TorchSource
+    from swin_convert.core.torch_io import to_torch
+    from swin_convert.families.vit.convert import to_layout as family_to_layout
+    out = family_to_layout(_layout(layout), spec, {k: TorchSource(v.contiguous()) for k, v in canonical.items()})
+    return {k: to_torch(v).clone() for k, v in out.items()}
 
 
 def from_layout(layout: str, sd: dict) -> tuple[dict, list]:
-    """(canonical tensors, unexpected keys)."""
+    """(canonical tensors, unexpected keys) through the family's reader's key map."""
+    from swin_convert.core.keymap import to_canonical
+    from swin_convert.core.tensors import TorchSource
+    from swin_convert.core.torch_io import to_torch
     mod = LAYOUTS[layout]
-    v = mod.variant_of_keys(sd)
-    lay = mod.LAYOUT
-    prefix = lay.prefix.get(v, "")
-    prefix = prefix if prefix and any(k.startswith(prefix) for k in sd) else ""
-    rules = lay.rules_for(v)
-    out, parts, unexpected = {}, {}, []
-    for key, t in sd.items():
-        hit = None
-        for r in rules:
-            if r.prefixed and prefix and not key.startswith(prefix):
-                continue
-            bare = key[len(prefix):] if (r.prefixed and prefix) else key
-            for i, tpl in enumerate(r.layout):
-                m = tpl.match(bare)
-                if m not in (None, INVALID):
-                    hit = (r, i, m)
-                    break
-            if hit:
-                break
-        if hit is None:
-            unexpected.append(key)
-            continue
-        r, i, m = hit
-        name = r.canonical.format(m)
-        if r.is_split:
-            parts.setdefault(name, [None] * len(r.layout))[i] = t
-        else:
-            out[name] = t
-    for name, ps in parts.items():
-        out[name] = torch.cat(ps, dim=0)
-    return out, unexpected
+    parsed = to_canonical(_layout(layout), mod.variant_of_keys(sd), {k: TorchSource(v) for k, v in sd.items()})
+    return {k: to_torch(v).clone() for k, v in parsed.tensors.items()}, parsed.unexpected
 
 
 # -- random weights -----------------------------------------------------------------------

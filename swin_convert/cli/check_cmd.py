@@ -26,7 +26,7 @@ AgainstOpt = Annotated[Optional[str], typer.Option("--against", help="The checkp
                                                    "ground truth). Without it, runtimes are checked against the "
                                                    "reference forward of the candidate itself.",
                                                    rich_help_panel=CHECK, show_default=False)]
-RuntimeOpt = Annotated[str, typer.Option("--runtime", help="reference | timm | transformers | all, or a comma list. "
+RuntimeOpt = Annotated[str, typer.Option("--runtime", help="reference | timm | transformers | torchvision (ViT) | all, or a comma list. "
                                          "all = every installed runtime that can express the model.",
                                          rich_help_panel=CHECK)]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda.", rich_help_panel=CHECK)]

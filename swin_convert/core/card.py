@@ -50,7 +50,7 @@ def render_card(info: dict) -> str:
             ``family_tag``, ``family_line``, ``family_title``, ``citation``. Optional: ``source``,
             ``source_repo``, ``source_commit``, ``source_layout``, ``target_layout``,
             ``windows_before``, ``windows_after``, ``img_size_before``, ``img_size_after``,
-            ``method``, ``pretrained_window_sizes``, ``dtype``, ``license``, ``datasets``,
+            ``method``, ``method_line`` (replaces the relative position bias line), ``pretrained_window_sizes``, ``dtype``, ``license``, ``datasets``,
             ``suggested_name``, ``verification``, ``tool_version``, ``repo_id``,
             ``output_dir`` (used by the usage snippet when ``repo_id`` is unknown).
 
@@ -281,7 +281,10 @@ def _details_section(info: dict) -> str:
         bullets.append(f"- Layout: `{info.get('source_layout') or '?'}` → `{info.get('target_layout') or '?'}`")
     bullets += _change_bullet("Window size per stage", info, "windows")
     bullets += _change_bullet("Image size", info, "img_size")
-    bullets.append(f"- Relative position bias: {_method_text(info)}")
+    if info.get("method_line"):      # a family's own line (ViT: the position embedding)
+        bullets.append(f"- {info['method_line']}")
+    else:
+        bullets.append(f"- Relative position bias: {_method_text(info)}")
     if info.get("pretrained_window_sizes") is not None:
         bullets.append(f"- Pretrained window sizes: {_fmt(info['pretrained_window_sizes'])}")
     if info.get("dtype"):

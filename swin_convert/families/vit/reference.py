@@ -139,4 +139,21 @@ class ReferenceViT(nn.Module):
         return self.head(self.pre_logits(self.fc_norm(self.pool(x))))
 
 
-__all__ = ["ReferenceViT"]
+__all__ = ["ReferenceViT", "PooledReferenceViT"]
+
+
+class PooledReferenceViT(ReferenceViT):
+    """The reference as ``check`` uses it: ``forward_features`` gives the pooled pre-logit features
+    (what timm's ``forward_head(..., pre_logits=True)`` returns), ``forward`` the logits."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = ReferenceViT.forward_features(self, images)
+        if self.head_dist is not None:
+            return (self.head(x[:, 0]) + self.head_dist(x[:, 1])) / 2
+        return self.head(self.pre_logits(self.fc_norm(self.pool(x))))
+
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        x = ReferenceViT.forward_features(self, images)
+        if self.spec.distilled:
+            return (x[:, 0] + x[:, 1]) / 2
+        return self.pre_logits(self.fc_norm(self.pool(x)))

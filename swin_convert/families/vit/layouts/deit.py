@@ -6,7 +6,7 @@ shapes (and hints given by the user). Registers did not exist before timm 0.9.
 """
 from __future__ import annotations
 
-from .._schema import Layout, rule
+from .._schema import Layout, Signature, rule
 from ..shapes import TEMPLATES
 from ..spec import ViTSpec
 
@@ -62,4 +62,13 @@ LAYOUT = Layout(
     ),
     limits=limits,
     loads_with="torch.load(OUT)['model'] into timm's VisionTransformer (< 0.9 for pre_logits)",
+    # timm's names plus a marker timm >= 0.9 never writes (a plain DeiT file reads as timm: same names)
+    signature=Signature(required=(r"^patch_embed\.proj\.weight$", r"^pos_embed$", r"^blocks\.\d+\.attn\.qkv\.weight$"),
+                        preferred=(r"^pre_logits\.fc\.", r"\.gamma_[12]$"),
+                        excluded=()),
+    configs=None,
+    read_hints=lambda config: None,
+    wrap=WRAPPER,
+    runtime=None,         # checked with the reference forward (timm reads these names as the timm layout)
+    library_name="swin-convert",
 )

@@ -9,7 +9,7 @@ The config must say ``layer_norm_eps`` (transformers' default is 1e-12, timm's 1
 """
 from __future__ import annotations
 
-from .._schema import Layout, rule
+from .._schema import Layout, Runtime, Signature, rule
 from ..spec import ViTSpec
 
 C = "blocks.{b}"
@@ -91,6 +91,69 @@ def extra_tensors(spec: ViTSpec) -> dict:
     return {}
 
 
+def config_hints(config: dict) -> dict | None:
+    """read_hints for a transformers ViT / DeiT config.json, else None."""
+    if not isinstance(config, dict) or config.get("model_type") not in ("vit", "deit"):
+        return None
+    return read_hints(config)
+
+
+def configs(ckpt) -> dict:
+    from ....core.preprocess import data_config, label_names
+    return {"config.json": config_json(ckpt.spec, label_names(ckpt)),
+            "preprocessor_config.json": preprocessor_json(ckpt.spec, data_config(ckpt))}
+
+
+# ----------------------------------------------------------------------------------------
+# runtime (check): from_pretrained of the folder users load
+# ----------------------------------------------------------------------------------------
+def build(ckpt, output: str = "logits", workdir=None):
+    import transformers
+
+    from ....core.runtime import forward_module, quiet_transformers, raise_if_incomplete
+    from ....errors import RuntimeLoadError
+    folder = _folder(ckpt, workdir)
+    with quiet_transformers():
+        model, info = transformers.AutoModelForImageClassification.from_pretrained(
+            str(folder), output_loading_info=True)
+    raise_if_incomplete("transformers", list(info.get("missing_keys", ())), list(info.get("unexpected_keys", ())),
+                        list(info.get("mismatched_keys", ())))
+    if info.get("error_msgs"):
+        raise RuntimeLoadError(f"transformers could not load the weights: {info['error_msgs'][0]}")
+    if output == "features":
+        def pooled(m, x):
+            h = m.base_model(pixel_values=x).last_hidden_state
+            return (h[:, 0] + h[:, 1]) / 2 if ckpt.spec.distilled else h[:, 0]
+        return forward_module(model, pooled)
+    return forward_module(model, lambda m, x: m(pixel_values=x).logits)
+
+
+def _folder(ckpt, workdir):
+    """The candidate's own folder when it is a transformers ViT folder, else the candidate written as one."""
+    import json
+    import os
+    from pathlib import Path
+
+    from ....core.tensors import write_safetensors
+    from ....errors import RuntimeLoadError
+    from .. import convert
+    paths = getattr(ckpt, "input_paths", None) or []
+    cfg = ckpt.config or {}
+    if ckpt.source_layout == "hf" and cfg.get("model_type") in ("vit", "deit") and paths \
+            and Path(paths[0]).name == "model.safetensors":
+        return Path(paths[0]).parent
+    if workdir is None:
+        raise RuntimeLoadError("transformers needs a working folder to write the candidate to.")
+    out = Path(workdir) / f"vit-hf-{os.getpid()}-{id(ckpt)}"
+    if not out.exists():
+        out.mkdir(parents=True)
+        write_safetensors(out / "model.safetensors", convert.to_layout(LAYOUT, ckpt.spec, ckpt.tensors).items(),
+                          {"format": "pt"})
+        for name, content in configs(ckpt).items():
+            (out / name).write_text(json.dumps(content, indent=2) + "\n")
+    return out
+
+
 def _qkv(base: str, names) -> tuple[str, str, str]:
     return tuple(f"{base}.{n}.{{w}}" for n in names)
 
@@ -125,4 +188,14 @@ LAYOUT = Layout(
     prefix={1: "vit.", 2: "deit."},
     limits=limits,
     loads_with="transformers.AutoModelForImageClassification.from_pretrained(OUT)",
+    signature=Signature(required=(r"embeddings\.patch_embeddings\.projection\.weight$", r"embeddings\.cls_token$"),
+                        preferred=(r"^(vit|deit)\.", r"^(cls_|distillation_)?classifier\.",
+                                   r"encoder\.layer\.\d+\.|(^|\.)layers\.\d+\.attention\.q_proj\."),
+                        excluded=(r"\.blocks\.\d+\.",)),
+    aliases=("transformers", "huggingface"),
+    configs=configs,
+    read_hints=config_hints,
+    wrap=None,
+    runtime=Runtime("transformers", "transformers", "pip install 'swin-convert[transformers]'", build),
+    library_name="transformers",
 )

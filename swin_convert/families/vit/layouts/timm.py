@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from .._schema import Layout, rule
+from .._schema import Layout, Runtime, Signature, rule
 from ..shapes import TEMPLATES
 from ..spec import ViTSpec
 
@@ -107,10 +107,54 @@ def extra_tensors(spec: ViTSpec) -> dict:
     return {}
 
 
+def config_hints(config: dict) -> dict | None:
+    """read_hints for a config.json that is timm's (has ``architecture``), else None."""
+    if not isinstance(config, dict) or "architecture" not in config:
+        return None
+    return read_hints(config)
+
+
+def configs(ckpt) -> dict:
+    from ....core.preprocess import label_names
+    return {"config.json": config_json(ckpt.spec, _data(ckpt), label_names(ckpt))}
+
+
+def _data(ckpt) -> dict:
+    from ....core.preprocess import data_config
+    return data_config(ckpt)
+
+
+# ----------------------------------------------------------------------------------------
+# runtime (check): timm's own class, weights loaded strictly
+# ----------------------------------------------------------------------------------------
+def create(spec: ViTSpec, **extra):
+    import timm
+    return timm.create_model(architecture(spec), pretrained=False, **model_args(spec), **extra)
+
+
+def build(ckpt, output: str = "logits", workdir=None):
+    from ....core.runtime import forward_module, load_strict, torch_state
+    from .. import convert
+    model = create(ckpt.spec)
+    load_strict(model, torch_state(convert.to_layout(LAYOUT, ckpt.spec, ckpt.tensors)), "timm")
+    if output == "features" and ckpt.spec.num_classes:
+        return forward_module(model, lambda m, x: m.forward_head(m.forward_features(x), pre_logits=True))
+    return forward_module(model, lambda m, x: m(x))
+
+
 LAYOUT = Layout(
     name="timm",
     title="timm >= 0.9 (VisionTransformer, VisionTransformerDistilled)",
     rules=tuple(rule(t, t) for t in TEMPLATES if not t.startswith("pre_logits")),
     limits=limits,
     loads_with="timm.create_model('local-dir:OUT', pretrained=True)",
+    # timm's names; DeiT / timm < 0.9 markers (pre_logits, gamma_1) belong to the deit layout
+    signature=Signature(required=(r"^patch_embed\.proj\.weight$", r"^pos_embed$", r"^blocks\.\d+\.attn\.qkv\.weight$"),
+                        preferred=(r"^head\.weight$", r"^cls_token$", r"^norm\.weight$"),
+                        excluded=(r"^pre_logits\.", r"\.gamma_[12]$")),
+    configs=configs,
+    read_hints=config_hints,
+    wrap=None,
+    runtime=Runtime("timm", "timm", "pip install 'swin-convert[timm]'", build),
+    library_name="timm",
 )

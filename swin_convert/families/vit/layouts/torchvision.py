@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._schema import Layout, rule
+from .._schema import Layout, Runtime, Signature, rule
 from ..spec import ViTSpec
 
 E = "encoder.layers.encoder_layer_{b}"
@@ -73,6 +73,35 @@ def read_hints(config: dict | None) -> dict:
     return hints
 
 
+def config_hints(config: dict) -> dict | None:
+    """read_hints for our torchvision sidecar config.json, else None."""
+    if not isinstance(config, dict) or config.get("model") != "torchvision.models.VisionTransformer":
+        return None
+    return read_hints(config)
+
+
+def configs(ckpt) -> dict:
+    return {"config.json": config_json(ckpt.spec)}
+
+
+def build(ckpt, output: str = "logits", workdir=None):
+    from torchvision.models import VisionTransformer
+
+    from ....core.runtime import forward_module, load_strict, torch_state
+    from .. import convert
+    model = VisionTransformer(**constructor_args(ckpt.spec))
+    load_strict(model, torch_state(convert.to_layout(LAYOUT, ckpt.spec, ckpt.tensors)), "torchvision")
+    if output == "features":
+        import torch
+
+        def pooled(m, x):
+            x = m._process_input(x)
+            x = m.encoder(torch.cat([m.class_token.expand(x.shape[0], -1, -1), x], dim=1))[:, 0]
+            return m.heads.act(m.heads.pre_logits(x)) if hasattr(m.heads, "pre_logits") else x
+        return forward_module(model, pooled)
+    return forward_module(model, lambda m, x: m(x))
+
+
 def extra_tensors(spec: ViTSpec) -> dict:
     """torchvision always has in_proj_bias: zeros (float32 numpy) where the canonical qkv has no bias."""
     if spec.qkv_bias:
@@ -104,4 +133,11 @@ LAYOUT = Layout(
     ),
     limits=limits,
     loads_with="torchvision.models.VisionTransformer(**kwargs).load_state_dict(sd, strict=True)",
+    signature=Signature(required=(r"^conv_proj\.weight$", r"^encoder\.pos_embedding$"),
+                        preferred=(r"^encoder\.layers\.encoder_layer_\d+\.", r"^heads\.head\.", r"^class_token$")),
+    configs=configs,
+    read_hints=config_hints,
+    wrap=None,
+    runtime=Runtime("torchvision", "torchvision", "pip install torchvision", build),
+    library_name="swin-convert",
 )
