@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
-from .common import FormatOpt, app, console, errors
+from .common import FormatOpt, NumHeadsOpt, app, console, errors
 
 RESULT_COLUMNS = ("model", "img_size", "top1", "top1_err", "top5", "top5_err", "param_count", "crop_pct",
                   "interpolation")   # timm results/results-imagenet.csv
@@ -80,7 +80,8 @@ def check(candidate: CandidateArg, against: AgainstOpt = None, runtime: RuntimeO
           compile_model: CompileOpt = False, channels_last: ChannelsLastOpt = False, inputs: InputsOpt = "normal",
           data: DataOpt = None, labels: LabelsOpt = None, crop_pct: CropOpt = None, interpolation: InterpOpt = None,
           mean: MeanOpt = None, std: StdOpt = None, workers: WorkersOpt = None, log_freq: LogFreqOpt = 10,
-          fmt: FormatOpt = "human", results_file: ResultsOpt = None, write_card: CardOpt = False):
+          fmt: FormatOpt = "human", results_file: ResultsOpt = None, write_card: CardOpt = False,
+          num_heads: NumHeadsOpt = None):
     """Compare a converted checkpoint's logits with its source's in reference, timm and transformers."""
     with errors():
         _check_flags(fmt, data, labels, results_file, candidate if write_card else None)
@@ -89,8 +90,9 @@ def check(candidate: CandidateArg, against: AgainstOpt = None, runtime: RuntimeO
         run = dict(device=device, dtype=dtype, batch_size=batch_size, compile=compile_model,
                    channels_last=channels_last)
         with chk.distributed(device) as dist, _Printer(fmt, dist.is_main) as out:
-            cand = api.load(candidate)
-            report = api.check(cand, against, runtimes=runtime.split(","), num_samples=num_samples, seed=seed,
+            cand = api.load(candidate, num_heads=num_heads)
+            src = api.load(against, num_heads=num_heads) if against is not None else None
+            report = api.check(cand, src, runtimes=runtime.split(","), num_samples=num_samples, seed=seed,
                                    atol=atol, rtol=rtol, inputs=inputs, progress=out.progress(), **run)
             out.report(report)
             if data is not None:
@@ -203,7 +205,8 @@ def _inputs_line(report) -> str:
     kind = "N(0,1)" if report.inputs == "normal" else "uniform-pixel"
     tol = f"atol {report.atol:g} + rtol {report.rtol:g}*|ref|" if report.gated else "not gated (agreement only)"
     precision = "float32" if report.dtype == "fp32" else f"{report.dtype} autocast"
-    return (f"Inputs: {report.num_samples} seeded {kind} images {report.img_size}x{report.img_size} "
+    h, w = report.img_size if isinstance(report.img_size, (tuple, list)) else (report.img_size, report.img_size)
+    return (f"Inputs: {report.num_samples} seeded {kind} images {h}x{w} "
             f"(seed {report.seed}); {precision} on {report.device}; tolerance {tol}")
 
 

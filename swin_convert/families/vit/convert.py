@@ -77,7 +77,7 @@ def read(raw, layout, version: int, flags: dict, notes: Assumptions):
     if cfg_hints:
         hints.update(cfg_hints)
     elif layout.name == "hf":
-        notes.add(f"LayerNorm eps {hints['layer_norm_eps']:g} assumed (transformers' ViTConfig default; "
+        notes.add(f"LayerNorm eps {hints['layer_norm_eps']:g} (transformers' ViTConfig default; "
                   "no config.json says it)")
     rec = recorded_spec(raw.metadata)
     if rec is not None:
@@ -90,8 +90,8 @@ def read(raw, layout, version: int, flags: dict, notes: Assumptions):
         raise UsageError(f"--img-size {given['img_size']} does not fit this ViT's {shapes['pos_embed'][1]}-row "
                          f"pos_embed (patch {spec.patch_size[0]}x{spec.patch_size[1]}).",
                          f"It is {spec.img_size[0]}x{spec.img_size[1]} px; drop --img-size.")
-    for note in inferred:
-        notes.add(note)
+    for note in inferred:                 # the renderer says "assumed" itself
+        notes.add(note.replace(" assumed", "", 1))
     order = list(spec_order(spec, parsed.tensors))
     return spec, {k: parsed.tensors[k] for k in order}
 
