@@ -141,10 +141,19 @@ def test_detection_never_confuses_families(sources):
 
 def test_swin_checkpoints_still_detect_as_swin(tmp_path):
     from runtimes import save_source, small_spec
-    for layout in ("timm", "hf", "official"):
-        path, _ = save_source(layout, small_spec(1), tmp_path / layout)
-        ckpt = api.load(path)
-        assert (ckpt.family, ckpt.source_layout) == ("swin", layout)
+    for version in (1, 2):
+        for layout in ("timm", "hf", "official"):
+            path, _ = save_source(layout, small_spec(version), tmp_path / f"{layout}{version}")
+            ckpt = api.load(path)
+            assert (ckpt.family, ckpt.source_layout, ckpt.spec.version) == ("swin", layout, version)
+
+
+def test_card_facts_cite_deit_for_a_distilled_model():
+    from swin_convert.families import get_family
+    facts = get_family("vit").card_facts(SPEC.replace(distilled=True))
+    assert facts["family_tag"] == "deit" and "touvron2021training" in facts["citation"]
+    assert "dosovitskiy2021image" in facts["citation"]
+    assert "touvron" not in get_family("vit").card_facts(SPEC)["citation"]
 
 
 def test_inspect_shows_spec_and_provenance(sources, tmp_path):
@@ -274,3 +283,31 @@ def test_remap_from_safetensors_imports_no_torch(sources, tmp_path):
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     assert out.exists()
+
+
+@pytest.mark.parametrize("dst", ["hf", "deit"])
+def test_distilled_deit_from_timm(dst, tmp_path):
+    """A distilled DeiT (dist token + head_dist) -> DeiTForImageClassificationWithTeacher / a DeiT pickle
+    and back: strict loads, equal logits (the two heads averaged), bit-identical return."""
+    spec = SPEC.replace(distilled=True)
+    model = timm_model(spec, seed=5)
+    src = tmp_path / "deit_distilled.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(src))
+    out = target_path(tmp_path, dst, "out")
+    result = run_cli("remap", "timm", dst, src, "-o", out, "--num-heads", 4)
+    assert result.returncode == 0, result.stderr
+    if dst == "hf":
+        moved, info = transformers.AutoModelForImageClassification.from_pretrained(str(out), output_loading_info=True)
+        assert type(moved).__name__ == "DeiTForImageClassificationWithTeacher"
+        assert not (info["missing_keys"] or info["unexpected_keys"] or info["mismatched_keys"]), info
+    else:
+        moved = T.create(spec)
+        moved.load_state_dict(torch.load(out, weights_only=True)["model"], strict=True)
+    x = images()
+    assert (run(moved.eval(), x) - run(model, x)).abs().max().item() <= 1e-4
+    back = tmp_path / "back.safetensors"
+    api.remap(out, "timm", back)
+    want, got = load_file(str(src)), load_file(str(back))
+    assert set(got) == set(want) and all(torch.equal(got[k], want[k]) for k in want)
+    assert_clean_error(run_cli("remap", "auto", "torchvision", out, "-o", tmp_path / "tv"), 1, "distillation token",
+                       out=tmp_path / "tv")

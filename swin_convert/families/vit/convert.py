@@ -73,7 +73,7 @@ def read(raw, layout, version: int, flags: dict, notes: Assumptions):
                           "Is it a plain ViT in this layout? Attention pooling, qk-norm and hybrid stems are not "
                           "supported.")
     hints = dict(mod.read_hints(None))
-    cfg_hints, cfg_name = config_hints(raw.config)
+    cfg_hints, _ = config_hints(raw.config)
     if cfg_hints:
         hints.update(cfg_hints)
     elif layout.name == "hf":
@@ -178,6 +178,9 @@ def transfer(ckpt: CanonicalCheckpoint, options: dict) -> TransferResult:
     tensors.update({k: TorchSource(v.contiguous()) for k, v in changed.items()})
     moved = dataclasses.replace(ckpt, spec=new, tensors=tensors)
     summary = list(notes)
+    if new.grid != before.grid and not (before.provenance and before.provenance.trained_grid):
+        summary.append(f"nothing recorded the source's training grid: its {before.grid[0]}x{before.grid[1]} grid is "
+                       "recorded as the trained one")
     if method:
         summary.append(f"{method}: {RUNTIME_OF_METHOD[method]}")
     for extra in LAYOUTS[target_layout.name].caveats(new):
