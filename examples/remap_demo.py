@@ -1,6 +1,7 @@
 """Offline demo of the core job: build a small Swin checkpoint, remap it official -> timm -> hf,
-inspect each, and print how closely every runtime's logits agree. Then the same for a tiny CSWin:
-official release format -> segmentation backbone -> back, a 224 -> 384 transfer (new stripe
+inspect each, and print how closely every runtime's logits agree; then the same for a tiny ViT
+(timm -> hf -> torchvision -> timm, bit-identical) and a ViT upscale with its check; then a tiny
+CSWin: official release format -> segmentation backbone -> back, a 224 -> 384 transfer (new stripe
 widths, no tensor changes) and what it refuses.
 
 Runs the real `swin-convert` CLI in subprocesses, exactly as a user would, in ./demo-out/remap/.
@@ -70,6 +71,51 @@ def build_source(path: Path, version: int) -> None:
           get_layout("official"), path)
 
 
+def build_vit(path: Path) -> None:
+    """A random tiny ViT (every tensor re-drawn, pos-embed included) written in timm's layout."""
+    import torch
+
+    from swin_convert.api import save
+    from swin_convert.core.checkpoint import CanonicalCheckpoint
+    from swin_convert.core.tensors import TorchSource
+    from swin_convert.families.vit.shapes import canonical_shapes
+    from swin_convert.families.vit.spec import ViTSpec
+    spec = ViTSpec(embed_dim=128, depth=2, num_heads=2, img_size=32, patch_size=8, num_classes=10)
+    g = torch.Generator().manual_seed(0)
+    tensors = {}
+    for name, shape in canonical_shapes(spec).items():
+        t = torch.randn(shape, generator=g)
+        if name.endswith("norm1.weight") or name.endswith("norm2.weight") or name == "norm.weight":
+            t = 1 + 0.2 * t
+        elif len(shape) >= 2 and shape[0] != 1:
+            t = t / (torch.tensor(shape[1:]).prod().float().sqrt())
+        else:
+            t = 0.5 * t if len(shape) >= 2 else 0.1 * t
+        tensors[name] = TorchSource(t.contiguous())
+    save(CanonicalCheckpoint(spec, tensors, source="demo", source_layout="timm", family="vit"), "timm", path,
+         command="examples/remap_demo.py")
+
+
+def vit_demo() -> None:
+    src = OUT / "vit_tiny_timm.safetensors"
+    build_vit(src)
+    print(f"\n=== ViT: built {src.relative_to(ROOT)} ===")
+    cli("inspect", src)
+    cli("remap", "timm", "hf", src, "-o", OUT / "vit-hf")
+    cli("remap", "hf", "torchvision", OUT / "vit-hf", "-o", OUT / "vit-tv")
+    cli("remap", "torchvision", "timm", OUT / "vit-tv", "-o", OUT / "vit-back.safetensors")
+    from safetensors.numpy import load_file
+    a, b = load_file(str(src)), load_file(str(OUT / "vit-back.safetensors"))
+    same = a.keys() == b.keys() and all((a[k] == b[k]).all() and a[k].dtype == b[k].dtype for k in a)
+    print(f"\ntimm -> hf -> torchvision -> timm: {len(a)} tensors, bit-identical: {same}")
+    if not same:
+        raise SystemExit("round trip changed the tensors")
+    cli("check", OUT / "vit-tv", "--against", src, "--runtime", "all", "--num-samples", "8")
+    cli("upscale", src, "--res", "48", "--method", "hf", "--to", "hf", "-o", OUT / "vit-hf-48")
+    cli("inspect", OUT / "vit-hf-48")
+    cli("check", OUT / "vit-hf-48", "--against", src, "--runtime", "all", "--num-samples", "8")
+
+
 def main() -> None:
     shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir(parents=True)
@@ -82,6 +128,7 @@ def main() -> None:
         cli("remap", "auto", "hf", OUT / f"v{version}-timm", "-o", OUT / f"v{version}-hf")
         cli("inspect", OUT / f"v{version}-hf")
         cli("check", OUT / f"v{version}-hf", "--against", src, "--runtime", "all", "--num-samples", "8")
+    vit_demo()
     cswin_demo()
     print(f"\nDone: outputs in {OUT.relative_to(ROOT)}/")
 

@@ -50,22 +50,26 @@ def resolve(source: str | Path, *, revision: str | None = None, token: str | Non
     return Source(path, resolved.display, resolved)
 
 
-def flags(img_size: int | None = None, window=None, pretrained_window=None, **family_flags) -> dict:
-    """Source facts the user gave (the family parses them); ``family_flags`` are a family's own
-    (CSWin: ``split``, ``heads``, ``ema``), None when not given."""
-    return {"img_size": img_size, "window": window, "pretrained_window": pretrained_window, **family_flags}
+def flags(img_size: int | None = None, window=None, pretrained_window=None, num_heads=None, **family_flags) -> dict:
+    """Source facts the user gave (the family parses them): Swin window, pretrained_window; ViT
+    num_heads; a family's own ``family_flags`` (CSWin: ``split``, ``heads``, ``ema``), None when not given."""
+    out = {"img_size": img_size, "window": window, "pretrained_window": pretrained_window, **family_flags}
+    if num_heads is not None:
+        out["num_heads"] = num_heads
+    return out
 
 
 def load(source: str | Path, layout: str = "auto", *, img_size: int | None = None, window=None,
-         pretrained_window=None, revision: str | None = None, token: str | None = None,
-         **family_flags) -> CanonicalCheckpoint:
+         pretrained_window=None, num_heads: int | None = None, revision: str | None = None,
+         token: str | None = None, **family_flags) -> CanonicalCheckpoint:
     """Read any supported checkpoint into the canonical form (spec + lazy tensors).
 
     ``family_flags``: source facts of one family, e.g. CSWin's ``split="1,2,7,7"``, ``heads``,
     ``ema=False`` (a file with plain and EMA weights: the plain ones)."""
     src = resolve(source, revision=revision, token=token)
     raw = open_raw(src.path, ema=family_flags.get("ema"))
-    ckpt = read_checkpoint(raw, layout, flags(img_size, window, pretrained_window, **family_flags), src.display)
+    ckpt = read_checkpoint(raw, layout, flags(img_size, window, pretrained_window, num_heads, **family_flags),
+                           src.display)
     ckpt.origin = src.origin
     ckpt.input_paths.append(src.path)
     return ckpt
@@ -81,11 +85,13 @@ class InspectReport:
 
     def to_dict(self) -> dict:
         spec = self.ckpt.spec
-        return {"source": self.ckpt.source, "family": self.ckpt.family, "path": str(self.path), "format": self.format,
-                "layout": self.ckpt.source_layout, "version": spec.version, "file_size": self.file_size,
-                "num_params": self.ckpt.num_params, "dtypes": self.dtypes, "spec": spec.to_dict(),
-                "stage_resolutions": list(spec.resolutions), "shift_sizes": list(getattr(spec, "shift_sizes", ())),
-                "assumed": list(self.ckpt.assumptions.notes), "notes": list(self.ckpt.notes)}
+        out = {"source": self.ckpt.source, "path": str(self.path), "format": self.format,
+               "family": self.ckpt.family, "layout": self.ckpt.source_layout,
+               "version": getattr(spec, "version", None), "file_size": self.file_size,
+               "num_params": self.ckpt.num_params, "dtypes": self.dtypes, "spec": spec.to_dict()}
+        if hasattr(spec, "resolutions"):
+            out.update(stage_resolutions=list(spec.resolutions), shift_sizes=list(getattr(spec, "shift_sizes", ())))
+        return {**out, "assumed": list(self.ckpt.assumptions.notes), "notes": list(self.ckpt.notes)}
 
 
 def inspect(source: str | Path, layout: str = "auto", **kw) -> InspectReport:
@@ -102,8 +108,8 @@ def inspect(source: str | Path, layout: str = "auto", **kw) -> InspectReport:
     return InspectReport(ckpt, path, fmt, path.stat().st_size, dtypes)
 
 
-def _remote_inspect(source, layout: str, *, img_size=None, window=None, pretrained_window=None, revision=None,
-                    token=None, **family_flags) -> InspectReport | None:
+def _remote_inspect(source, layout: str, *, img_size=None, window=None, pretrained_window=None, num_heads=None,
+                    revision=None, token=None, **family_flags) -> InspectReport | None:
     """Inspect a Hub repo from its safetensors header alone (no weights downloaded), when it has one."""
     if isinstance(source, Path) or os.path.exists(source):
         return None
@@ -115,7 +121,7 @@ def _remote_inspect(source, layout: str, *, img_size=None, window=None, pretrain
     tensors = {k: RemoteTensor(v["dtype"], tuple(v["shape"])) for k, v in header["tensors"].items()}
     raw = RawCheckpoint(Path(header["filename"]), "safetensors", tensors, header.get("metadata") or {},
                         header.get("config"), notes=["read the remote safetensors header only (no download)"])
-    ckpt = read_checkpoint(raw, layout, flags(img_size, window, pretrained_window, **family_flags),
+    ckpt = read_checkpoint(raw, layout, flags(img_size, window, pretrained_window, num_heads, **family_flags),
                            f"{header['repo_id']}@{header['commit']}" if header.get("commit") else str(source))
     dtypes: dict[str, int] = {}
     for src in ckpt.tensors.values():
@@ -183,7 +189,7 @@ def render_card(ckpt: CanonicalCheckpoint, target: str, command: str, extra: dic
     spec, origin = ckpt.spec, ckpt.origin
     info = {
         "library_name": get_layout(target, ckpt.family).library_name,
-        "version": spec.version, "source": ckpt.source, "source_repo": getattr(origin, "repo_id", None),
+        "version": getattr(spec, "version", 1), "source": ckpt.source, "source_repo": getattr(origin, "repo_id", None),
         "source_commit": getattr(origin, "commit", None), "source_layout": ckpt.source_layout,
         "target_layout": target, "windows_before": _listed(spec, "window_size"),
         "windows_after": _listed(spec, "window_size"),
@@ -192,6 +198,9 @@ def render_card(ckpt: CanonicalCheckpoint, target: str, command: str, extra: dic
         "dtype": ",".join(sorted({s.dtype for s in ckpt.tensors.values()})), "command": command,
         "tool_version": __version__, "verification": None,
     }
+    if hasattr(spec, "window_size"):
+        info.update(windows_before=list(spec.window_size), windows_after=list(spec.window_size),
+                    pretrained_window_sizes=list(spec.pretrained_window_sizes) or None)
     info.update(get_family(ckpt.family).card_facts(spec))
     info.update((getattr(origin, "card", None) or {}))
     info.update(extra or {})
@@ -204,19 +213,26 @@ def _listed(spec, name: str):
 
 
 def upscale(source: str | Path, out: str | Path, *, to: str | None = None, overwrite: bool = False,
-            img_size: int | None = None, src_window=None, src_pretrained_window=None, revision: str | None = None,
-            token: str | None = None, command: str | None = None, src_flags: dict | None = None, **options):
-    """Move ``source`` to a new geometry (family options, e.g. Swin's ``window``, ``res``, ``method``,
-    ``pretrained_window``, ``num_classes``, ``map_22k_to_1k``, ``head_map``, ``bake_cpb``; CSWin's
-    ``res``, ``split``) and write it. ``src_flags``: a family's own source facts (see :func:`load`).
+            img_size: int | None = None, src_window=None, src_pretrained_window=None, num_heads: int | None = None,
+            revision: str | None = None, token: str | None = None, command: str | None = None,
+            src_flags: dict | None = None, **options):
+    """Move ``source`` to a new geometry and write it. Family options: Swin's ``window``, ``res``,
+    ``method`` (bicubic | geometric), ``pretrained_window``, ``num_classes``, ``map_22k_to_1k``,
+    ``head_map``, ``bake_cpb``; ViT's ``res``, ``method`` (timm | hf | hf-legacy | torchvision |
+    bilinear), ``patch_size``; CSWin's ``res``, ``split``. Options left at None / False are not
+    passed; a family refuses the options it does not take. ``src_flags``: a family's own source
+    facts (see :func:`load`).
 
     Returns:
         (the family's transfer result, the WriteResult).
     """
+    if to is not None:
+        get_layout(to)
     ckpt = load(source, "auto", img_size=img_size, window=src_window, pretrained_window=src_pretrained_window,
-                revision=revision, token=token, **(src_flags or {}))
-    # options not given are left out, so a family refuses only what was asked of it (Swin: --split)
-    result = get_family(ckpt.family).transfer(ckpt, {k: v for k, v in options.items() if v is not None})
+                num_heads=num_heads, revision=revision, token=token, **(src_flags or {}))
+    options = {k: v for k, v in options.items() if v is not None and v is not False}
+    options["target_layout"] = get_layout(to, ckpt.family).name if to else ckpt.source_layout
+    result = get_family(ckpt.family).transfer(ckpt, options)
     written = save(result.checkpoint, to or ckpt.source_layout, out, overwrite=overwrite, command=command,
                    card_info=result.card_info, extra_meta=result.metadata)
     return result, written

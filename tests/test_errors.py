@@ -86,7 +86,7 @@ def test_legacy_pickle_with_code_is_refused(tmp_path):
 def test_not_a_swin_checkpoint(tmp_path):
     bad = tmp_path / "resnet.safetensors"
     save_file({"conv1.weight": torch.randn(8, 3, 7, 7), "fc.weight": torch.randn(10, 8)}, str(bad))
-    assert_clean_error(run_cli("inspect", bad), 1, "not a Swin checkpoint")
+    assert_clean_error(run_cli("inspect", bad), 1, "not a checkpoint of a known family")
 
 
 def test_missing_key(tmp_path, timm_file):

@@ -78,7 +78,7 @@ def test_registry_refuses_silent_overwrite():
 def test_unknown_keys_name_the_closest_layouts():
     with pytest.raises(LayoutError) as e:
         detect(["layers.0.blocks.0.norm1.weight", "something.else"])
-    assert "not a Swin checkpoint" in e.value.message
+    assert "not a checkpoint of a known family" in e.value.message
     assert "Closest: swin/official, swin/timm" in e.value.hint
 
 

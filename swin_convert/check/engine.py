@@ -376,12 +376,17 @@ def run_batches(model: nn.Module, x: torch.Tensor, opts: RunOptions, advance=Non
     return (torch.cat(outs).float().cpu() if outs else torch.empty(0)), seconds
 
 
+def image_hw(size) -> tuple[int, int]:
+    """(height, width) of an image size given as one side (Swin) or a pair (ViT)."""
+    return (int(size[0]), int(size[1])) if isinstance(size, (tuple, list)) else (int(size), int(size))
+
+
 def make_inputs(spec, num_samples: int, seed: int, kind: str = "normal", mean=None, std=None) -> torch.Tensor:
     """Seeded images: N(0, 1), or uniform pixels in [0, 1] normalised with mean/std."""
     if kind not in INPUT_KINDS:
         raise UsageError(f"Unknown input kind '{kind}'.", f"Use one of: {', '.join(INPUT_KINDS)}.")
     g = torch.Generator().manual_seed(seed)
-    shape = (num_samples, spec.in_chans, spec.img_size, spec.img_size)
+    shape = (num_samples, spec.in_chans, *image_hw(spec.img_size))
     if kind == "normal":
         return torch.randn(shape, generator=g)
     mean = torch.tensor(mean or (0.5,) * spec.in_chans).view(1, -1, 1, 1)
@@ -493,8 +498,8 @@ def _ground_truth(plan: ComparisonPlan, x: torch.Tensor, batch_size: int, d: Dis
     """The truth model's outputs (reference forward, fp32, CPU) for this rank's rows, gathered."""
     model = build_runtime("reference", plan.truth, plan.output)
     local = x[shard_indices(len(x), d.rank, d.world)]
-    if plan.truth_img_size != x.shape[-1]:   # agreement-only: the source runs at its own size
-        local = F.interpolate(local, size=plan.truth_img_size, mode="bilinear", antialias=True, align_corners=False)
+    if image_hw(plan.truth_img_size) != tuple(x.shape[-2:]):   # agreement-only: the source runs at its own size
+        local = F.interpolate(local, size=image_hw(plan.truth_img_size), mode="bilinear", antialias=True, align_corners=False)
     advance = progress.task("ground truth (reference, fp32, cpu)", math.ceil(len(local) / batch_size))
     out, _ = run_batches(model, local, RunOptions("cpu", "fp32", batch_size), advance)
     out = gather_rows(out, len(x), d)
@@ -541,7 +546,7 @@ def eval_data_config(ckpt: CanonicalCheckpoint, *, crop_pct: float | None = None
         if value is not None:
             cfg[key] = value
     cfg["mean"], cfg["std"] = tuple(float(v) for v in cfg["mean"]), tuple(float(v) for v in cfg["std"])
-    cfg["input_size"] = (ckpt.spec.in_chans, ckpt.spec.img_size, ckpt.spec.img_size)
+    cfg["input_size"] = (ckpt.spec.in_chans, *image_hw(ckpt.spec.img_size))
     return cfg
 
 
@@ -598,7 +603,7 @@ def evaluate_accuracy(candidate, data: str | Path, *, labels: str | Path | None 
     samples = imagedata.find_samples(data, labels)
     _check_labels(samples, ckpt.spec.num_classes)
     d, log = current_dist(), on_log or (lambda line: None)
-    loader = _make_loader(samples, cfg, ckpt.spec.img_size, opts.batch_size, workers, d)
+    loader = _make_loader(samples, cfg, image_hw(ckpt.spec.img_size)[0], opts.batch_size, workers, d)
     model = prepare(_runtime_or_raise(runtime, ckpt), opts)
     _log_header(log, ckpt, opts, cfg)
     meter = _accumulate(model, loader, cfg["input_size"], opts, log, max(1, log_freq), progress or _NoProgress())

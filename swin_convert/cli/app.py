@@ -8,9 +8,9 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import SwinConvertError
-from .common import (EmaOpt, FormatOpt, HeadsOpt, ImgSizeOpt, LAYOUT_NAMES, OutOpt, OverwriteOpt, PretrainedOpt, PushOpt,
-                     RevisionOpt, SourceArg, SplitOpt, SrcWindowOpt, TokenOpt, app, console, errors, family_flags,
-                     warn_token)
+from .common import (EmaOpt, FormatOpt, HeadsOpt, ImgSizeOpt, LAYOUT_NAMES, NumHeadsOpt, OutOpt, OverwriteOpt, PretrainedOpt,
+                     PushOpt, RevisionOpt, SourceArg, SplitOpt, SrcWindowOpt, TokenOpt, app, console, errors,
+                     family_flags, warn_token)
 
 
 @app.command(epilog="Examples: swin-convert inspect ckpt.pth | swin-convert inspect timm/swin_tiny_patch4_window7_224.ms_in1k")
@@ -18,16 +18,17 @@ def inspect(source: SourceArg,
             from_layout: Annotated[str, typer.Option("--from", help=f"Source layout: auto | {LAYOUT_NAMES}.",
                                                      rich_help_panel="Source")] = "auto",
             img_size: ImgSizeOpt = None, src_window: SrcWindowOpt = None, pretrained_window: PretrainedOpt = None,
-            split: SplitOpt = None, heads: HeadsOpt = None, ema: EmaOpt = None,
+            split: SplitOpt = None, heads: HeadsOpt = None, ema: EmaOpt = None, num_heads: NumHeadsOpt = None,
             revision: RevisionOpt = None, token: TokenOpt = None, fmt: FormatOpt = "human"):
-    """Show a checkpoint's layout, version, per-stage geometry, size and what was assumed."""
+    """Show a checkpoint's family, layout, geometry (Swin: per stage; ViT: grid and pos-embed provenance;
+    CSWin: stripes per stage), size and what was assumed."""
     warn_token(token)
     with errors():
         from .. import api
         from .render import render_inspect
         report = api.inspect(source, from_layout, img_size=img_size, window=src_window,
-                             pretrained_window=pretrained_window, revision=revision, token=token,
-                             **family_flags(split, heads, ema))
+                             pretrained_window=pretrained_window, num_heads=num_heads, revision=revision,
+                             token=token, **family_flags(split, heads, ema))
         render_inspect(report, console(), fmt)
 
 
@@ -36,7 +37,7 @@ def remap(from_layout: Annotated[str, typer.Argument(metavar="FROM", help=f"auto
           to_layout: Annotated[str, typer.Argument(metavar="TO", help=LAYOUT_NAMES)],
           source: SourceArg, out: OutOpt, overwrite: OverwriteOpt = False,
           img_size: ImgSizeOpt = None, src_window: SrcWindowOpt = None, pretrained_window: PretrainedOpt = None,
-          split: SplitOpt = None, heads: HeadsOpt = None, ema: EmaOpt = None,
+          split: SplitOpt = None, heads: HeadsOpt = None, ema: EmaOpt = None, num_heads: NumHeadsOpt = None,
           revision: RevisionOpt = None, token: TokenOpt = None, push_to: PushOpt = None):
     """Convert a checkpoint from one key layout to another (same weights, same geometry)."""
     warn_token(token)
@@ -45,7 +46,8 @@ def remap(from_layout: Annotated[str, typer.Argument(metavar="FROM", help=f"auto
         from .render import render_written
         ckpt, result = api.remap(source, to_layout, out, from_layout=from_layout, overwrite=overwrite,
                                  img_size=img_size, window=src_window, pretrained_window=pretrained_window,
-                                 revision=revision, token=token, **family_flags(split, heads, ema))
+                                 num_heads=num_heads, revision=revision, token=token,
+                                 **family_flags(split, heads, ema))
         render_written(ckpt, to_layout, result, console())
         _maybe_push(result, push_to, token)
 
@@ -61,8 +63,13 @@ def upscale(source: SourceArg, out: OutOpt,
                                                          "ratio.", rich_help_panel="Transfer")] = None,
             to_layout: Annotated[Optional[str], typer.Option("--to", help=f"Output layout ({LAYOUT_NAMES}); "
                                                              "default: the source's.", rich_help_panel="Output")] = None,
-            method: Annotated[str, typer.Option("--method", help="V1 bias-table resize: bicubic (official) or "
-                                                "geometric (timm).", rich_help_panel="Transfer")] = "bicubic",
+            method: Annotated[Optional[str], typer.Option(
+                "--method", help="Swin V1 bias-table resize: bicubic (official, default) | geometric (timm). "
+                "ViT pos-embed resampler: timm | hf | hf-legacy | torchvision | bilinear (default: the target "
+                "runtime's own).", rich_help_panel="Transfer")] = None,
+            patch_size: Annotated[Optional[str], typer.Option(
+                "--patch-size", help="ViT: new patch size (16 or H,W); the patch kernel is resampled (FlexiViT).",
+                rich_help_panel="Transfer")] = None,
             new_pretrained_window: Annotated[Optional[str], typer.Option(
                 "--pretrained-window", help="V2: pretrained window(s) to record; 0 = stretch semantics. "
                 "Default: the source's own pretrained windows, else its windows.", rich_help_panel="Transfer")] = None,
@@ -81,20 +88,21 @@ def upscale(source: SourceArg, out: OutOpt,
                 rich_help_panel="Source")] = None,
             src_split: Annotated[Optional[str], typer.Option("--src-split", help="CSWin: the source's split, "
                                                              "when not recorded.", rich_help_panel="Source")] = None,
-            heads: HeadsOpt = None, ema: EmaOpt = None,
+            heads: HeadsOpt = None, ema: EmaOpt = None, num_heads: NumHeadsOpt = None,
             revision: RevisionOpt = None, token: TokenOpt = None, push_to: PushOpt = None):
-    """Move a checkpoint to a new window size and/or resolution (V1 tables resized, V2 CPB re-evaluated;
-    CSWin: new image size and stripe widths, no tensor changes)."""
+    """Move a checkpoint to a new window size and/or resolution (Swin: V1 tables resized, V2 CPB
+    re-evaluated; ViT: position embedding resampled, optionally a new patch size; CSWin: new image
+    size and stripe widths, no tensor changes)."""
     warn_token(token)
     with errors():
         from .. import api
         from .render import render_upscaled
         result, written = api.upscale(source, out, to=to_layout, overwrite=overwrite, img_size=img_size,
                                       src_window=src_window, src_pretrained_window=pretrained_window,
-                                      revision=revision, token=token, window=window, res=res, method=method,
-                                      pretrained_window=new_pretrained_window, num_classes=num_classes,
-                                      map_22k_to_1k=map_22k_to_1k, head_map=head_map, bake_cpb=bake_cpb,
-                                      split=split, src_flags=family_flags(src_split, heads, ema))
+                                      num_heads=num_heads, revision=revision, token=token, window=window, res=res,
+                                      method=method, patch_size=patch_size, pretrained_window=new_pretrained_window,
+                                      num_classes=num_classes, map_22k_to_1k=map_22k_to_1k, head_map=head_map,
+                                      bake_cpb=bake_cpb, split=split, src_flags=family_flags(src_split, heads, ema))
         render_upscaled(result, to_layout or result.checkpoint.source_layout, written, console())
         _maybe_push(written, push_to, token)
 

@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
-from .common import EmaOpt, FormatOpt, HeadsOpt, ImgSizeOpt, SplitOpt, app, console, errors, family_flags
+from .common import EmaOpt, FormatOpt, HeadsOpt, ImgSizeOpt, NumHeadsOpt, SplitOpt, app, console, errors, family_flags
 
 RESULT_COLUMNS = ("model", "img_size", "top1", "top1_err", "top5", "top5_err", "param_count", "crop_pct",
                   "interpolation")   # timm results/results-imagenet.csv
@@ -26,7 +26,7 @@ AgainstOpt = Annotated[Optional[str], typer.Option("--against", help="The checkp
                                                    "ground truth). Without it, runtimes are checked against the "
                                                    "reference forward of the candidate itself.",
                                                    rich_help_panel=CHECK, show_default=False)]
-RuntimeOpt = Annotated[str, typer.Option("--runtime", help="reference | timm | transformers | all, or a comma list. "
+RuntimeOpt = Annotated[str, typer.Option("--runtime", help="reference | timm | transformers | torchvision (ViT) | all, or a comma list. "
                                          "all = every installed runtime that can express the model.",
                                          rich_help_panel=CHECK)]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda.", rich_help_panel=CHECK)]
@@ -87,7 +87,8 @@ def check(candidate: CandidateArg, against: AgainstOpt = None, runtime: RuntimeO
           src_split: Annotated[Optional[str], typer.Option("--src-split", help="CSWin: split of the --against "
                                                            "source, when not recorded.", rich_help_panel=CHECK,
                                                            show_default=False)] = None,
-          img_size: ImgSizeOpt = None, split: SplitOpt = None, heads: HeadsOpt = None, ema: EmaOpt = None):
+          img_size: ImgSizeOpt = None, split: SplitOpt = None, heads: HeadsOpt = None, ema: EmaOpt = None,
+          num_heads: NumHeadsOpt = None):
     """Compare a converted checkpoint's logits with its source's in reference, timm and transformers."""
     with errors():
         _check_flags(fmt, data, labels, results_file, candidate if write_card else None)
@@ -96,8 +97,10 @@ def check(candidate: CandidateArg, against: AgainstOpt = None, runtime: RuntimeO
         run = dict(device=device, dtype=dtype, batch_size=batch_size, compile=compile_model,
                    channels_last=channels_last)
         with chk.distributed(device) as dist, _Printer(fmt, dist.is_main) as out:
-            cand = api.load(candidate, img_size=img_size, **family_flags(split, heads, ema))
+            cand = api.load(candidate, img_size=img_size, num_heads=num_heads, **family_flags(split, heads, ema))
             src_flags = dict(family_flags(src_split, heads, ema), **({"img_size": src_img_size} if src_img_size else {}))
+            if num_heads is not None:
+                src_flags["num_heads"] = num_heads
             report = api.check(cand, against, against_flags=src_flags, runtimes=runtime.split(","),
                                num_samples=num_samples, seed=seed,
                                    atol=atol, rtol=rtol, inputs=inputs, progress=out.progress(), **run)
@@ -212,7 +215,8 @@ def _inputs_line(report) -> str:
     kind = "N(0,1)" if report.inputs == "normal" else "uniform-pixel"
     tol = f"atol {report.atol:g} + rtol {report.rtol:g}*|ref|" if report.gated else "not gated (agreement only)"
     precision = "float32" if report.dtype == "fp32" else f"{report.dtype} autocast"
-    return (f"Inputs: {report.num_samples} seeded {kind} images {report.img_size}x{report.img_size} "
+    h, w = report.img_size if isinstance(report.img_size, (tuple, list)) else (report.img_size, report.img_size)
+    return (f"Inputs: {report.num_samples} seeded {kind} images {h}x{w} "
             f"(seed {report.seed}); {precision} on {report.device}; tolerance {tol}")
 
 

@@ -14,13 +14,13 @@ from ..errors import SwinConvertError
 
 app = typer.Typer(
     name="swin-convert",
-    help="Convert Swin Transformer checkpoints between layouts (official, timm, transformers), "
-         "move them to new window sizes and resolutions, and check the result numerically.",
+    help="Convert Swin Transformer and ViT checkpoints between layouts (official, timm, transformers, "
+         "torchvision, DeiT), move them to new window sizes and resolutions, and check the result numerically.",
     no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
 )
 
-LAYOUT_NAMES = "official | timm | hf"
+LAYOUT_NAMES = "Swin: official | timm | hf; ViT: timm | hf | torchvision | deit"
 SourceArg = Annotated[str, typer.Argument(help="Local file or folder, Hub repo id (org/name[@rev]) or http(s) URL.",
                                           show_default=False)]
 OutOpt = Annotated[Path, typer.Option("--output", "-o", help="OUT: x.safetensors, x.pth, or a folder ready to load.",
@@ -50,6 +50,8 @@ def family_flags(split=None, heads=None, ema=None) -> dict:
     return {k: v for k, v in (("split", split), ("heads", heads), ("ema", ema)) if v is not None}
 
 
+NumHeadsOpt = Annotated[Optional[int], typer.Option("--num-heads", help="ViT: attention heads, when no config "
+                                                    "records them (default: head dim 64).", rich_help_panel="Source")]
 RevisionOpt = Annotated[Optional[str], typer.Option("--revision", help="Hub branch, tag or commit.",
                                                     rich_help_panel="Hub")]
 TokenOpt = Annotated[Optional[str], typer.Option("--token", help="Hub token (prefer HF_TOKEN or `hf auth login`).",

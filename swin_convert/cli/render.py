@@ -19,6 +19,12 @@ def _describe(ckpt, spec, before=None) -> dict:
     return get_family(ckpt.family).describe(spec, before)
 
 
+def _px(size) -> str:
+    if isinstance(size, (tuple, list)):
+        return str(size[0]) if size[0] == size[1] else f"{size[0]}x{size[1]}"
+    return str(size)
+
+
 def stage_table(facts: dict) -> Table:
     t = Table(title=None, show_edge=False, pad_edge=False)
     for col in facts["columns"]:
@@ -62,7 +68,7 @@ def render_upscaled(result, layout: str, written, console) -> None:
     before, after = result.source_spec, result.checkpoint.spec
     facts = _describe(result.checkpoint, after, before)
     console.print(f"[green]Wrote[/] {written.out} ({layout} layout, {facts['label']}): "
-                  f"{before.img_size} -> {after.img_size} px")
+                  f"{_px(before.img_size)} -> {_px(after.img_size)} px")
     console.print(stage_table(facts))
     for line in result.summary:
         console.print(f"  {line}")

@@ -50,7 +50,7 @@ def render_card(info: dict) -> str:
             ``family_tag``, ``family_line``, ``family_title``, ``citation``. Optional: ``source``,
             ``source_repo``, ``source_commit``, ``source_layout``, ``target_layout``,
             ``windows_before``, ``windows_after``, ``img_size_before``, ``img_size_after``,
-            ``method``, ``pretrained_window_sizes``, ``dtype``, ``license``, ``datasets``,
+            ``method``, ``method_line`` (replaces the relative position bias line), ``pretrained_window_sizes``, ``dtype``, ``license``, ``datasets``,
             ``suggested_name``, ``verification``, ``tool_version``, ``repo_id``,
             ``output_dir`` (used by the usage snippet when ``repo_id`` is unknown).
 
@@ -282,7 +282,9 @@ def _details_section(info: dict) -> str:
     bullets += _change_bullet("Window size per stage", info, "windows")
     bullets += _change_bullet("Image size", info, "img_size")
     bullets += _change_bullet("Stripe width (split_size) per stage", info, "split")
-    if info.get("bias_text", "") is not None:   # None: the family has no position tensors (CSWin)
+    if info.get("method_line"):      # a family's own line (ViT: the position embedding)
+        bullets.append(f"- {info['method_line']}")
+    elif info.get("bias_text", "") is not None:   # None: the family has no position tensors (CSWin)
         bullets.append(f"- Relative position bias: {info.get('bias_text') or _method_text(info)}")
     bullets += [f"- {line}" for line in info.get("details") or ()]
     if info.get("pretrained_window_sizes") is not None:

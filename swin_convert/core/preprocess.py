@@ -10,6 +10,7 @@ def data_config(ckpt) -> dict:
     src = ckpt.config or {}
     pre = src.get("pretrained_cfg") or {}
     img = ckpt.spec.img_size
+    img = max(img) if isinstance(img, (tuple, list)) else img     # (h, w) for ViT
     return {
         "interpolation": pre.get("interpolation", "bicubic"),
         "crop_pct": pre.get("crop_pct", 0.9 if img <= 256 else 1.0),

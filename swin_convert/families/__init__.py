@@ -13,7 +13,7 @@ from ..core.checkpoint import Assumptions, CanonicalCheckpoint
 from ..core.schema import Family, Layout
 from ..errors import LayoutError, UsageError
 
-_FAMILIES = ("swin", "cswin")          # swin_convert.families.<name>.FAMILY, in detection order
+_FAMILIES = ("swin", "vit", "cswin")          # swin_convert.families.<name>.FAMILY, in detection order
 FAMILIES: dict[str, Family] = {}
 
 
@@ -82,7 +82,9 @@ def detect(keys) -> tuple[Family, Layout, int]:
         close = [f"{lay.family}/{lay.name}" for lay in near if lay.signature.closeness(keys) > 0][:3]
         names = ", ".join(layout_names())
         hint = (f"Closest: {', '.join(close)}. " if close else "") + f"Pass FROM explicitly ({names}) if it is one."
-        raise LayoutError(f"This is not a Swin checkpoint in a known layout ({len(keys)} tensors, e.g. {sample}).",
+        known = " or ".join(f.title.split(" (")[0] for f in _load().values())
+        raise LayoutError(f"This is not a checkpoint of a known family ({known}) in a known layout "
+                          f"({len(keys)} tensors, e.g. {sample}).",
                           hint if close else f"Pass FROM explicitly ({names}) if it is one.")
     fam, lay = best
     return fam, lay, fam.detect_version(keys)
@@ -119,6 +121,11 @@ def _check_claimed(chosen: Layout, detected: Layout, raw) -> None:
     """FROM given explicitly but the keys say otherwise: say so before anything else fails."""
     if {chosen.name, detected.name} <= {"official", "timm"} and not any(".downsample." in k for k in raw.tensors):
         return  # one-stage models name every key alike in both
+    if chosen.family == detected.family == "vit" and {chosen.name, detected.name} <= {"timm", "deit"}:
+        return  # DeiT / old timm files use timm's names; only pre_logits / gamma_1 tell them apart
+    if chosen.family != detected.family:
+        raise LayoutError(f"'{raw.path.name}' looks like a {detected.family} {detected.name} checkpoint, not "
+                          f"{chosen.family} {chosen.name}.", f"Use FROM={detected.name} or auto.")
     raise LayoutError(f"'{raw.path.name}' looks like a {detected.name} checkpoint, not {chosen.name}.",
                       f"Use FROM={detected.name} or auto.")
 

@@ -56,8 +56,10 @@ def check_output(out: Path, inputs: list[Path], overwrite: bool) -> None:
 def check_expressible(layout: Layout, spec) -> None:
     reason = layout.cannot_express(spec)
     if reason:
-        raise IncompatibleSpecError(f"Cannot write {layout.name}: {reason}.",
-                                    "Pick another target layout (official or timm keep per-stage windows).")
+        hint = ("Pick another target layout (timm holds every ViT but a representation layer; deit and "
+                "torchvision hold that)." if layout.family == "vit" else
+                "Pick another target layout (official or timm keep per-stage windows).")
+        raise IncompatibleSpecError(f"Cannot write {layout.name}: {reason}.", hint)
 
 
 def write(ckpt: CanonicalCheckpoint, layout: Layout, out: str | Path, tensors: dict, *, overwrite: bool = False,

@@ -72,6 +72,8 @@ def _flag_hints(flags: dict) -> dict:
         hints["img_size"] = int(flags["img_size"])
     if flags.get("split") is not None:
         hints["split_size"] = geometry.parse_split(flags["split"])
+    if flags.get("heads") is None and flags.get("num_heads") is not None:
+        flags = {**flags, "heads": flags["num_heads"]}
     if flags.get("heads") is not None:
         heads = parse_ints(flags["heads"], "--heads")
         if heads is None or len(heads) != geometry.NUM_STAGES:
@@ -169,7 +171,7 @@ def reference(spec: CSWinSpec):
 # ----------------------------------------------------------------------------------------
 # transfer (upscale)
 # ----------------------------------------------------------------------------------------
-TRANSFER_OPTIONS = ("res", "split")
+TRANSFER_OPTIONS = ("res", "split", "target_layout")
 
 
 @dataclass

@@ -40,6 +40,10 @@ def detect_version(keys) -> int:
 
 def read(raw, layout, version: int, flags: dict, notes: Assumptions):
     """(spec, canonical tensors in module order) of a raw checkpoint in ``layout``."""
+    if flags.get("num_heads") is not None:
+        from ...errors import UsageError
+        raise UsageError("--num-heads applies to ViT checkpoints; Swin's heads are read from its tensors.",
+                         "Drop --num-heads.")
     parsed = to_canonical(layout, version, raw.tensors)
     stages = len({k.split('.')[1] for k in parsed.tensors if k.startswith("layers.")})
     given = flag_hints(flags)
@@ -57,7 +61,7 @@ def reference(spec):
 
 
 TRANSFER_OPTIONS = ("window", "res", "method", "pretrained_window", "num_classes", "map_22k_to_1k", "head_map",
-                    "bake_cpb")
+                    "bake_cpb", "target_layout")
 
 
 def transfer(ckpt, options):
@@ -66,10 +70,12 @@ def transfer(ckpt, options):
     from ...errors import UsageError
     from .transfer import TransferRequest, upscale_checkpoint
     if not isinstance(options, TransferRequest):
-        unknown = sorted(set(options) - set(TRANSFER_OPTIONS))
+        unknown = sorted(k for k, v in options.items() if k not in TRANSFER_OPTIONS and v not in (None, False))
         if unknown:
-            raise UsageError(f"Swin upscale takes no option {', '.join(unknown)}.",
-                             f"Swin's options: {', '.join(TRANSFER_OPTIONS)}.")
+            flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
+            raise UsageError(f"Swin upscale takes no {flags} (a ViT option).",
+                             "Swin's options: --window, --res, --method (bicubic|geometric), --pretrained-window, "
+                             "--num-classes, --map-22k-to-1k, --head-map, --bake-cpb.")
         options = TransferRequest(window=parse_ints(options.get("window"), "--window"), img_size=options.get("res"),
                                   method=options.get("method") or "bicubic",
                                   pretrained_window=parse_ints(options.get("pretrained_window"), "--pretrained-window"),
