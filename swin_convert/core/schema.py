@@ -185,7 +185,10 @@ class Layout:
     ``limits(spec)`` says why the layout cannot express a spec (None: it can);
     ``configs(ckpt)`` the JSON files of a folder output; ``read_hints(config)`` geometry
     facts from such a config.json; ``wrap`` the container of a ``.pth`` output;
-    ``runtime`` the library ``check`` loads it with; ``library_name`` the model card's.
+    ``runtime`` the library ``check`` loads it with; ``library_name`` the model card's;
+    ``needs`` the source facts (flag names such as ``img_size``) its files never record, which a
+    read must get from the user or a config; ``container(ckpt)`` extra top-level entries of a
+    ``.pth`` output beside ``wrap`` (OpenMMLab's ``meta``).
     """
 
     name: str
@@ -203,6 +206,8 @@ class Layout:
     wrap: str | None = "model"                           # .pth container key (None: a bare state dict)
     runtime: Runtime | None = None
     library_name: str = "swin-convert"
+    needs: tuple[str, ...] = ()
+    container: Callable | None = None                    # ckpt -> {top-level key: object} of a .pth
 
     def rules_for(self, version: int) -> tuple[Rule, ...]:
         return tuple(r for r in self.rules if version in r.versions)

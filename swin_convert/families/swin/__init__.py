@@ -46,6 +46,11 @@ def read(raw, layout, version: int, flags: dict, notes: Assumptions):
     widen(given, stages)
     recorded = recorded_hints(raw.metadata, raw.config, LAYOUTS)
     widen(recorded, stages)
+    if "img_size" in layout.needs and not (given.img_size or recorded.img_size):
+        from ...errors import UsageError
+        raise UsageError(f"{layout.name} checkpoints do not record the image size: pass --img-size N "
+                         "(the size the weights were trained at).",
+                         "torchvision's own weights: 224 for swin_t/s/b, 256 for swin_v2_t/s/b.")
     spec = infer_spec(version, parsed, given, recorded, notes)
     validate_tensors(spec, parsed, layout.name)
     return spec, order_like_spec(spec, parsed.tensors)

@@ -3,5 +3,6 @@ go to the first)."""
 from .hf import HF
 from .official import OFFICIAL
 from .timm import TIMM
+from .torchvision import TORCHVISION
 
-LAYOUTS = (OFFICIAL, TIMM, HF)
+LAYOUTS = (OFFICIAL, TIMM, HF, TORCHVISION)
