@@ -24,6 +24,9 @@ from .io.reading import RawCheckpoint, is_safetensors, open_raw
 from .io.writing import WriteResult, check_expressible, check_output, output_kind, write
 
 
+READ_ONLY = ("simmim",)      # layouts read, never written
+
+
 @dataclass
 class Source:
     """A checkpoint location made local: ``path`` plus where it came from."""
@@ -133,25 +136,65 @@ def push(folder: str | Path, repo_id: str, **kw):
 
 
 def save(ckpt: CanonicalCheckpoint, layout: str, out: str | Path, *, overwrite: bool = False,
-         command: str | None = None, card_info: dict | None = None, extra_meta: dict | None = None) -> WriteResult:
-    """Write ``ckpt`` in ``layout``; a folder output also gets a model card."""
+         command: str | None = None, card_info: dict | None = None, extra_meta: dict | None = None,
+         keep_other: bool | None = None) -> WriteResult:
+    """Write ``ckpt`` in ``layout``; a folder output also gets a model card.
+
+    ``keep_other``: carry the tensors beside the model (a detector's neck and heads, OpenMMLab's
+    earlier output norms) through byte for byte; default: when the target layout holds whole
+    models (mmpretrain, mmdet, mmseg). Otherwise they are dropped and counted in the notes.
+    """
     target = get_layout(layout, ckpt.family)
     check_expressible(target, ckpt.spec)
+    tensors = to_layout(target, ckpt.spec, ckpt.tensors)
+    tensors, notes = _other_tensors(ckpt, target, tensors, keep_other)
     card = None
     if output_kind(out) == "folder":
-        card = render_card(ckpt, target.name, command or current_command(), card_info)
-    tensors = to_layout(target, ckpt.spec, ckpt.tensors)
-    return write(ckpt, target, out, tensors, overwrite=overwrite, inputs=ckpt.input_paths,
-                 extra_meta=extra_meta, card=card, spec_key=family_of(target).metadata_key)
+        info = dict(card_info or {})
+        info["layout_caveats"] = list(info.get("layout_caveats") or []) + notes
+        card = render_card(ckpt, target.name, command or current_command(), info)
+    result = write(ckpt, target, out, tensors, overwrite=overwrite, inputs=ckpt.input_paths,
+                   extra_meta=extra_meta, card=card, spec_key=family_of(target).metadata_key)
+    result.notes = notes
+    return result
+
+
+def _other_tensors(ckpt: CanonicalCheckpoint, target, tensors: dict, keep_other: bool | None):
+    """(tensors, notes) with the checkpoint's other tensors carried or dropped."""
+    other = ckpt.other or {}
+    keep = target.whole_model is not None if keep_other is None else keep_other
+    if keep_other and target.whole_model is None and other:
+        raise UsageError(f"The {target.name} layout holds a model's own tensors only, not "
+                         f"{len(other)} tensors beside it.", "Drop --keep-other, or pick mmpretrain/mmdet/mmseg.")
+    notes = list(target.write_notes(ckpt.spec, other if keep else {}) if target.write_notes else [])
+    if other and keep:
+        tensors = target.whole_model(tensors, other, ckpt.spec)
+        notes.append(f"carried {len(other)} tensors beside the model through unchanged ({_groups(other)})")
+    elif other:
+        notes.append(f"dropped {len(other)} tensors that {target.name} does not hold ({_groups(other)})")
+    return tensors, notes
+
+
+def _groups(keys) -> str:
+    groups: dict[str, int] = {}
+    for k in keys:
+        parts = k.split(".")
+        g = ".".join(parts[:2]) if parts[0] == "backbone" else parts[0]
+        groups[g] = groups.get(g, 0) + 1
+    return ", ".join(f"{g}.* x{n}" if n > 1 else g for g, n in groups.items())
 
 
 def remap(source: str | Path, to: str, out: str | Path, *, from_layout: str = "auto", overwrite: bool = False,
-          command: str | None = None, **load_kw) -> tuple[CanonicalCheckpoint, WriteResult]:
-    """Convert ``source`` to layout ``to`` and write it to ``out``."""
-    get_layout(to)
+          command: str | None = None, keep_other: bool | None = None,
+          **load_kw) -> tuple[CanonicalCheckpoint, WriteResult]:
+    """Convert ``source`` to layout ``to`` and write it to ``out`` (``keep_other``: see ``save``)."""
+    target = get_layout(to)
+    if target.name in READ_ONLY:
+        raise UsageError(f"{target.name} is a source layout only (nothing loads it back).",
+                         "Pick another TO: official, timm, hf, torchvision, mmpretrain, mmdet or mmseg.")
     check_output(Path(out), [], overwrite)   # before any download
     ckpt = load(source, from_layout, **load_kw)
-    return ckpt, save(ckpt, to, out, overwrite=overwrite, command=command)
+    return ckpt, save(ckpt, to, out, overwrite=overwrite, command=command, keep_other=keep_other)
 
 
 def current_command() -> str:

@@ -51,7 +51,11 @@ def open_raw(path: str | Path) -> RawCheckpoint:
         metadata, tensors = read_safetensors_header(wfile)
         return RawCheckpoint(wfile, "safetensors", tensors, metadata, config)
     raw = RawCheckpoint(wfile, "pth", {}, {}, config)
-    state = _unwrap(_load_pth(wfile), raw.notes)
+    obj = _load_pth(wfile)
+    meta = obj.get("meta") if isinstance(obj, dict) else None
+    if isinstance(meta, dict):   # OpenMMLab's container; ours records the spec there
+        raw.metadata.update({k: v for k, v in meta.items() if isinstance(v, str) and k.startswith("swin_convert.")})
+    state = _unwrap(obj, raw.notes)
     raw.tensors = {k: v for k, v in state.items() if isinstance(v, (FileSlice, TorchSource))}
     if not raw.tensors:
         raise BadInputError(f"'{wfile}' holds no tensors.", "Is this a model checkpoint?")

@@ -39,8 +39,11 @@ def detect_version(keys) -> int:
 
 
 def read(raw, layout, version: int, flags: dict, notes: Assumptions):
-    """(spec, canonical tensors in module order) of a raw checkpoint in ``layout``."""
-    parsed = to_canonical(layout, version, raw.tensors)
+    """(spec, canonical tensors in module order, other tensors) of a raw checkpoint in ``layout``."""
+    tensors, other = raw.tensors, {}
+    if layout.on_read:
+        tensors, other = layout.on_read(tensors, raw.notes)
+    parsed = to_canonical(layout, version, tensors)
     stages = len({k.split('.')[1] for k in parsed.tensors if k.startswith("layers.")})
     given = flag_hints(flags)
     widen(given, stages)
@@ -53,7 +56,7 @@ def read(raw, layout, version: int, flags: dict, notes: Assumptions):
                          "torchvision's own weights: 224 for swin_t/s/b, 256 for swin_v2_t/s/b.")
     spec = infer_spec(version, parsed, given, recorded, notes)
     validate_tensors(spec, parsed, layout.name)
-    return spec, order_like_spec(spec, parsed.tensors)
+    return spec, order_like_spec(spec, parsed.tensors), other
 
 
 def reference(spec):
