@@ -16,7 +16,7 @@ from .layouts import LAYOUTS
 from .shapes import order_like_spec
 from .spec import SwinSpec
 
-V2_MARKERS = ("logit_scale", "cpb_mlp", "continuous_position_bias_mlp", "q_bias")
+V2_MARKERS = ("logit_scale", "cpb_mlp", "rpe_mlp", "continuous_position_bias_mlp", "q_bias")
 
 CITATIONS = {
     1: """@inproceedings{liu2021Swin,

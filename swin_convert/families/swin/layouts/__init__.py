@@ -5,7 +5,8 @@ from .mmdet import MMDET
 from .mmpretrain import MMPRETRAIN
 from .mmseg import MMSEG
 from .official import OFFICIAL
+from .simmim import SIMMIM
 from .timm import TIMM
 from .torchvision import TORCHVISION
 
-LAYOUTS = (OFFICIAL, TIMM, HF, TORCHVISION, MMPRETRAIN, MMDET, MMSEG)
+LAYOUTS = (OFFICIAL, TIMM, HF, TORCHVISION, MMPRETRAIN, MMDET, MMSEG, SIMMIM)
