@@ -59,10 +59,14 @@ def flags(img_size: int | None = None, window=None, pretrained_window=None) -> d
 
 
 def load(source: str | Path, layout: str = "auto", *, img_size: int | None = None, window=None,
-         pretrained_window=None, revision: str | None = None, token: str | None = None) -> CanonicalCheckpoint:
-    """Read any supported checkpoint into the canonical form (spec + lazy tensors)."""
+         pretrained_window=None, revision: str | None = None, token: str | None = None,
+         ema: bool | None = None) -> CanonicalCheckpoint:
+    """Read any supported checkpoint into the canonical form (spec + lazy tensors).
+
+    ``ema``: a training file with both plain and EMA weights gives its EMA ones unless False.
+    """
     src = resolve(source, revision=revision, token=token)
-    raw = open_raw(src.path)
+    raw = open_raw(src.path, ema=ema)
     ckpt = read_checkpoint(raw, layout, flags(img_size, window, pretrained_window), src.display)
     ckpt.origin = src.origin
     ckpt.input_paths.append(src.path)
@@ -83,7 +87,8 @@ class InspectReport:
                 "layout": self.ckpt.source_layout, "version": spec.version, "file_size": self.file_size,
                 "num_params": self.ckpt.num_params, "dtypes": self.dtypes, "spec": spec.to_dict(),
                 "stage_resolutions": list(spec.resolutions), "shift_sizes": list(spec.shift_sizes),
-                "assumed": list(self.ckpt.assumptions.notes), "notes": list(self.ckpt.notes)}
+                "assumed": list(self.ckpt.assumptions.notes), "notes": list(self.ckpt.notes),
+                "other_tensors": len(self.ckpt.other)}
 
 
 def inspect(source: str | Path, layout: str = "auto", **kw) -> InspectReport:
@@ -101,7 +106,7 @@ def inspect(source: str | Path, layout: str = "auto", **kw) -> InspectReport:
 
 
 def _remote_inspect(source, layout: str, *, img_size=None, window=None, pretrained_window=None, revision=None,
-                    token=None) -> InspectReport | None:
+                    token=None, ema=None) -> InspectReport | None:
     """Inspect a Hub repo from its safetensors header alone (no weights downloaded), when it has one."""
     if isinstance(source, Path) or os.path.exists(source):
         return None
@@ -234,18 +239,25 @@ def render_card(ckpt: CanonicalCheckpoint, target: str, command: str, extra: dic
 
 def upscale(source: str | Path, out: str | Path, *, to: str | None = None, overwrite: bool = False,
             img_size: int | None = None, src_window=None, src_pretrained_window=None, revision: str | None = None,
-            token: str | None = None, command: str | None = None, **options):
+            token: str | None = None, command: str | None = None, ema: bool | None = None,
+            keep_other: bool | None = None, **options):
     """Move ``source`` to a new geometry (family options, e.g. Swin's ``window``, ``res``, ``method``,
     ``pretrained_window``, ``num_classes``, ``map_22k_to_1k``, ``head_map``, ``bake_cpb``) and write it.
 
     Returns:
         (the family's transfer result, the WriteResult).
     """
+    if to is not None and get_layout(to).name in READ_ONLY:
+        raise UsageError(f"{get_layout(to).name} is a source layout only (nothing loads it back).",
+                         "Pick another --to.")
     ckpt = load(source, "auto", img_size=img_size, window=src_window, pretrained_window=src_pretrained_window,
-                revision=revision, token=token)
+                revision=revision, token=token, ema=ema)
+    target = to or (ckpt.source_layout if ckpt.source_layout not in READ_ONLY else "official")
     result = get_family(ckpt.family).transfer(ckpt, options)
-    written = save(result.checkpoint, to or ckpt.source_layout, out, overwrite=overwrite, command=command,
-                   card_info=result.card_info, extra_meta=result.metadata)
+    if not result.checkpoint.other and ckpt.other:
+        result.checkpoint.other = ckpt.other
+    written = save(result.checkpoint, target, out, overwrite=overwrite, command=command,
+                   card_info=result.card_info, extra_meta=result.metadata, keep_other=keep_other)
     return result, written
 
 

@@ -296,3 +296,15 @@ def test_detection_of_every_mm_flavour(tmp_path):
     assert detect(v2)[1:] == (detect(cls)[1], 2)
     with pytest.raises(Exception, match="no Swin V2"):
         api.remap(p2, "mmdet", tmp_path / "x.pth")
+
+
+def test_cli_rekeys_an_official_detection_release(tmp_path, cli):
+    det, spec, *_ = _detector(tmp_path, True)
+    out = tmp_path / "det-mm3.pth"
+    r = cli("remap", "official", "mmdet", det, "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert "carried" in r.stdout and "mmdet shifts the windows" in r.stdout and out.exists()
+    r = cli("inspect", out)
+    assert r.returncode == 0 and "mmdet" in r.stdout and "whole-model checkpoint" in r.stdout, r.stdout
+    r = cli("remap", "mmdet", "simmim", out, "-o", tmp_path / "x.pth")
+    assert r.returncode == 2 and r.stderr.startswith("Error:") and "source layout only" in r.stderr

@@ -8,32 +8,33 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import SwinConvertError
-from .common import (FormatOpt, ImgSizeOpt, LAYOUT_NAMES, OutOpt, OverwriteOpt, PretrainedOpt, PushOpt, RevisionOpt,
+from .common import (EmaOpt, FROM_NAMES, FormatOpt, ImgSizeOpt, KeepOtherOpt, LAYOUT_NAMES, OutOpt, OverwriteOpt, PretrainedOpt, PushOpt, RevisionOpt,
                      SourceArg, SrcWindowOpt, TokenOpt, app, console, errors, warn_token)
 
 
 @app.command(epilog="Examples: swin-convert inspect ckpt.pth | swin-convert inspect timm/swin_tiny_patch4_window7_224.ms_in1k")
 def inspect(source: SourceArg,
-            from_layout: Annotated[str, typer.Option("--from", help=f"Source layout: auto | {LAYOUT_NAMES}.",
+            from_layout: Annotated[str, typer.Option("--from", help=f"Source layout: auto | {FROM_NAMES}.",
                                                      rich_help_panel="Source")] = "auto",
             img_size: ImgSizeOpt = None, src_window: SrcWindowOpt = None, pretrained_window: PretrainedOpt = None,
-            revision: RevisionOpt = None, token: TokenOpt = None, fmt: FormatOpt = "human"):
+            revision: RevisionOpt = None, token: TokenOpt = None, ema: EmaOpt = None, fmt: FormatOpt = "human"):
     """Show a checkpoint's layout, version, per-stage geometry, size and what was assumed."""
     warn_token(token)
     with errors():
         from .. import api
         from .render import render_inspect
         report = api.inspect(source, from_layout, img_size=img_size, window=src_window,
-                             pretrained_window=pretrained_window, revision=revision, token=token)
+                             pretrained_window=pretrained_window, revision=revision, token=token, ema=ema)
         render_inspect(report, console(), fmt)
 
 
 @app.command(epilog="Example: swin-convert remap official timm swin_tiny_patch4_window7_224.pth -o swin-t-timm/")
-def remap(from_layout: Annotated[str, typer.Argument(metavar="FROM", help=f"auto | {LAYOUT_NAMES}")],
+def remap(from_layout: Annotated[str, typer.Argument(metavar="FROM", help=f"auto | {FROM_NAMES}")],
           to_layout: Annotated[str, typer.Argument(metavar="TO", help=LAYOUT_NAMES)],
           source: SourceArg, out: OutOpt, overwrite: OverwriteOpt = False,
           img_size: ImgSizeOpt = None, src_window: SrcWindowOpt = None, pretrained_window: PretrainedOpt = None,
-          revision: RevisionOpt = None, token: TokenOpt = None, push_to: PushOpt = None):
+          revision: RevisionOpt = None, token: TokenOpt = None, push_to: PushOpt = None, ema: EmaOpt = None,
+          keep_other: KeepOtherOpt = None):
     """Convert a checkpoint from one key layout to another (same weights, same geometry)."""
     warn_token(token)
     with errors():
@@ -41,7 +42,7 @@ def remap(from_layout: Annotated[str, typer.Argument(metavar="FROM", help=f"auto
         from .render import render_written
         ckpt, result = api.remap(source, to_layout, out, from_layout=from_layout, overwrite=overwrite,
                                  img_size=img_size, window=src_window, pretrained_window=pretrained_window,
-                                 revision=revision, token=token)
+                                 revision=revision, token=token, ema=ema, keep_other=keep_other)
         render_written(ckpt, to_layout, result, console())
         _maybe_push(result, push_to, token)
 
@@ -72,7 +73,8 @@ def upscale(source: SourceArg, out: OutOpt,
             pretrained_window: Annotated[Optional[str], typer.Option(
                 "--src-pretrained-window", help="V2: the source's pretrained windows, when not recorded.",
                 rich_help_panel="Source")] = None,
-            revision: RevisionOpt = None, token: TokenOpt = None, push_to: PushOpt = None):
+            revision: RevisionOpt = None, token: TokenOpt = None, push_to: PushOpt = None, ema: EmaOpt = None,
+            keep_other: KeepOtherOpt = None):
     """Move a checkpoint to a new window size and/or resolution (V1 tables resized, V2 CPB re-evaluated)."""
     warn_token(token)
     with errors():
@@ -80,7 +82,8 @@ def upscale(source: SourceArg, out: OutOpt,
         from .render import render_upscaled
         result, written = api.upscale(source, out, to=to_layout, overwrite=overwrite, img_size=img_size,
                                       src_window=src_window, src_pretrained_window=pretrained_window,
-                                      revision=revision, token=token, window=window, res=res, method=method,
+                                      revision=revision, token=token, ema=ema, keep_other=keep_other,
+                                      window=window, res=res, method=method,
                                       pretrained_window=new_pretrained_window, num_classes=num_classes,
                                       map_22k_to_1k=map_22k_to_1k, head_map=head_map, bake_cpb=bake_cpb)
         render_upscaled(result, to_layout or result.checkpoint.source_layout, written, console())

@@ -14,13 +14,15 @@ from ..errors import SwinConvertError
 
 app = typer.Typer(
     name="swin-convert",
-    help="Convert Swin Transformer checkpoints between layouts (official, timm, transformers), "
+    help="Convert Swin Transformer checkpoints between layouts (official, timm, transformers, torchvision, "
+         "OpenMMLab; SimMIM read), "
          "move them to new window sizes and resolutions, and check the result numerically.",
     no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
 )
 
-LAYOUT_NAMES = "official | timm | hf"
+LAYOUT_NAMES = "official | timm | hf | torchvision | mmpretrain | mmdet | mmseg"
+FROM_NAMES = LAYOUT_NAMES + " | simmim"
 SourceArg = Annotated[str, typer.Argument(help="Local file or folder, Hub repo id (org/name[@rev]) or http(s) URL.",
                                           show_default=False)]
 OutOpt = Annotated[Path, typer.Option("--output", "-o", help="OUT: x.safetensors, x.pth, or a folder ready to load.",
@@ -41,6 +43,13 @@ TokenOpt = Annotated[Optional[str], typer.Option("--token", help="Hub token (pre
                                                  rich_help_panel="Hub")]
 PushOpt = Annotated[Optional[str], typer.Option("--push-to", help="Also upload the output folder to this Hub repo.",
                                                 rich_help_panel="Hub")]
+EmaOpt = Annotated[Optional[bool], typer.Option("--ema/--no-ema", help="A training file with plain and EMA "
+                                               "weights: which to take (default: EMA, as timm's load_checkpoint).",
+                                               rich_help_panel="Source", show_default=False)]
+KeepOtherOpt = Annotated[Optional[bool], typer.Option("--keep-other/--no-keep-other", help="Carry a detector's or "
+                                                      "segmentor's other tensors (neck, heads) through unchanged "
+                                                      "(default: on for mmpretrain/mmdet/mmseg targets, else dropped).",
+                                                      rich_help_panel="Output", show_default=False)]
 FormatOpt = Annotated[str, typer.Option("--format", help="human or json.", rich_help_panel="Output")]
 
 
