@@ -24,6 +24,9 @@ from .io.reading import RawCheckpoint, is_safetensors, open_raw
 from .io.writing import WriteResult, check_expressible, check_output, output_kind, write
 
 
+READ_ONLY = ("simmim",)      # layouts read, never written
+
+
 @dataclass
 class Source:
     """A checkpoint location made local: ``path`` plus where it came from."""
@@ -91,7 +94,8 @@ class InspectReport:
                "num_params": self.ckpt.num_params, "dtypes": self.dtypes, "spec": spec.to_dict()}
         if hasattr(spec, "resolutions"):
             out.update(stage_resolutions=list(spec.resolutions), shift_sizes=list(getattr(spec, "shift_sizes", ())))
-        return {**out, "assumed": list(self.ckpt.assumptions.notes), "notes": list(self.ckpt.notes)}
+        return {**out, "assumed": list(self.ckpt.assumptions.notes), "notes": list(self.ckpt.notes),
+                "other_tensors": len(self.ckpt.other or {})}
 
 
 def inspect(source: str | Path, layout: str = "auto", **kw) -> InspectReport:
@@ -144,28 +148,68 @@ def push(folder: str | Path, repo_id: str, **kw):
 
 
 def save(ckpt: CanonicalCheckpoint, layout: str, out: str | Path, *, overwrite: bool = False,
-         command: str | None = None, card_info: dict | None = None, extra_meta: dict | None = None) -> WriteResult:
-    """Write ``ckpt`` in ``layout``; a folder output also gets a model card."""
+         command: str | None = None, card_info: dict | None = None, extra_meta: dict | None = None,
+         keep_other: bool | None = None) -> WriteResult:
+    """Write ``ckpt`` in ``layout``; a folder output also gets a model card.
+
+    ``keep_other``: carry the tensors beside the model (a detector's neck and heads, OpenMMLab's
+    earlier output norms) through byte for byte; default: when the target layout holds whole
+    models (mmpretrain, mmdet, mmseg). Otherwise they are dropped and counted in the notes.
+    """
     target = get_layout(layout, ckpt.family)
     check_expressible(target, ckpt.spec)
     fam = family_of(target)
     if fam.write_notes:   # what this layout drops or creates (printed with the read notes)
         ckpt.notes += [n for n in fam.write_notes(target, ckpt.spec, ckpt.tensors) if n not in ckpt.notes]
+    tensors = to_layout(target, ckpt.spec, ckpt.tensors)
+    tensors, notes = _other_tensors(ckpt, target, tensors, keep_other)
     card = None
     if output_kind(out) == "folder":
-        card = render_card(ckpt, target.name, command or current_command(), card_info)
-    tensors = to_layout(target, ckpt.spec, ckpt.tensors)
-    return write(ckpt, target, out, tensors, overwrite=overwrite, inputs=ckpt.input_paths,
-                 extra_meta=extra_meta, card=card, spec_key=family_of(target).metadata_key)
+        info = dict(card_info or {})
+        info["layout_caveats"] = list(info.get("layout_caveats") or []) + notes
+        card = render_card(ckpt, target.name, command or current_command(), info)
+    result = write(ckpt, target, out, tensors, overwrite=overwrite, inputs=ckpt.input_paths,
+                   extra_meta=extra_meta, card=card, spec_key=family_of(target).metadata_key)
+    result.notes = notes
+    return result
+
+
+def _other_tensors(ckpt: CanonicalCheckpoint, target, tensors: dict, keep_other: bool | None):
+    """(tensors, notes) with the checkpoint's other tensors carried or dropped."""
+    other = ckpt.other or {}
+    keep = target.whole_model is not None if keep_other is None else keep_other
+    if keep_other and target.whole_model is None and other:
+        raise UsageError(f"The {target.name} layout holds a model's own tensors only, not "
+                         f"{len(other)} tensors beside it.", "Drop --keep-other, or pick mmpretrain/mmdet/mmseg.")
+    notes = list(target.write_notes(ckpt.spec, other if keep else {}) if target.write_notes else [])
+    if other and keep:
+        tensors = target.whole_model(tensors, other, ckpt.spec)
+        notes.append(f"carried {len(other)} tensors beside the model through unchanged ({_groups(other)})")
+    elif other:
+        notes.append(f"dropped {len(other)} tensors that {target.name} does not hold ({_groups(other)})")
+    return tensors, notes
+
+
+def _groups(keys) -> str:
+    groups: dict[str, int] = {}
+    for k in keys:
+        parts = k.split(".")
+        g = ".".join(parts[:2]) if parts[0] == "backbone" else parts[0]
+        groups[g] = groups.get(g, 0) + 1
+    return ", ".join(f"{g}.* x{n}" if n > 1 else g for g, n in groups.items())
 
 
 def remap(source: str | Path, to: str, out: str | Path, *, from_layout: str = "auto", overwrite: bool = False,
-          command: str | None = None, **load_kw) -> tuple[CanonicalCheckpoint, WriteResult]:
-    """Convert ``source`` to layout ``to`` and write it to ``out``."""
-    get_layout(to)
+          command: str | None = None, keep_other: bool | None = None,
+          **load_kw) -> tuple[CanonicalCheckpoint, WriteResult]:
+    """Convert ``source`` to layout ``to`` and write it to ``out`` (``keep_other``: see ``save``)."""
+    target = get_layout(to)
+    if target.name in READ_ONLY:
+        raise UsageError(f"{target.name} is a source layout only (nothing loads it back).",
+                         "Pick another TO: official, timm, hf, torchvision, mmpretrain, mmdet or mmseg.")
     check_output(Path(out), [], overwrite)   # before any download
     ckpt = load(source, from_layout, **load_kw)
-    return ckpt, save(ckpt, to, out, overwrite=overwrite, command=command)
+    return ckpt, save(ckpt, to, out, overwrite=overwrite, command=command, keep_other=keep_other)
 
 
 def current_command() -> str:
@@ -215,26 +259,33 @@ def _listed(spec, name: str):
 def upscale(source: str | Path, out: str | Path, *, to: str | None = None, overwrite: bool = False,
             img_size: int | None = None, src_window=None, src_pretrained_window=None, num_heads: int | None = None,
             revision: str | None = None, token: str | None = None, command: str | None = None,
-            src_flags: dict | None = None, **options):
+            src_flags: dict | None = None, ema: bool | None = None, keep_other: bool | None = None, **options):
     """Move ``source`` to a new geometry and write it. Family options: Swin's ``window``, ``res``,
     ``method`` (bicubic | geometric), ``pretrained_window``, ``num_classes``, ``map_22k_to_1k``,
     ``head_map``, ``bake_cpb``; ViT's ``res``, ``method`` (timm | hf | hf-legacy | torchvision |
     bilinear), ``patch_size``; CSWin's ``res``, ``split``. Options left at None / False are not
     passed; a family refuses the options it does not take. ``src_flags``: a family's own source
-    facts (see :func:`load`).
+    facts (see :func:`load`); ``ema``: which weights of a training file; ``keep_other``: see :func:`save`.
 
     Returns:
         (the family's transfer result, the WriteResult).
     """
-    if to is not None:
-        get_layout(to)
+    if to is not None and get_layout(to).name in READ_ONLY:
+        raise UsageError(f"{get_layout(to).name} is a source layout only (nothing loads it back).",
+                         "Pick another --to.")
+    source_flags = dict(src_flags or {})
+    if ema is not None:
+        source_flags["ema"] = ema
     ckpt = load(source, "auto", img_size=img_size, window=src_window, pretrained_window=src_pretrained_window,
-                num_heads=num_heads, revision=revision, token=token, **(src_flags or {}))
+                num_heads=num_heads, revision=revision, token=token, **source_flags)
+    target = to or (ckpt.source_layout if ckpt.source_layout not in READ_ONLY else "official")
     options = {k: v for k, v in options.items() if v is not None and v is not False}
-    options["target_layout"] = get_layout(to, ckpt.family).name if to else ckpt.source_layout
+    options["target_layout"] = get_layout(target, ckpt.family).name
     result = get_family(ckpt.family).transfer(ckpt, options)
-    written = save(result.checkpoint, to or ckpt.source_layout, out, overwrite=overwrite, command=command,
-                   card_info=result.card_info, extra_meta=result.metadata)
+    if not result.checkpoint.other and ckpt.other:
+        result.checkpoint.other = ckpt.other
+    written = save(result.checkpoint, target, out, overwrite=overwrite, command=command,
+                   card_info=result.card_info, extra_meta=result.metadata, keep_other=keep_other)
     return result, written
 
 

@@ -127,7 +127,7 @@ def test_mmseg_checkpoint_to_seg_and_official(golden, files, tmp_path):
 def test_plain_and_ema_weights_choose_with_a_flag(golden, files, tmp_path):
     src = files["dir"] / "train.pth"
     out = ok("remap", "auto", "official", src, *HEADS, "-o", tmp_path / "ema.safetensors")
-    assert "using the EMA ones (default; --no-ema" in out and "stripped 'module.' prefix" in out
+    assert "took the EMA weights ['state_dict_ema'] (default" in out and "stripped 'module.' prefix" in out
     ok("remap", "auto", "official", src, *HEADS, "--no-ema", "-o", tmp_path / "plain.safetensors")
     ema, plain = load_file(tmp_path / "ema.safetensors"), load_file(tmp_path / "plain.safetensors")
     k = "stage3.0.qkv.weight"

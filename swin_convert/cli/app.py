@@ -8,14 +8,14 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import SwinConvertError
-from .common import (EmaOpt, FormatOpt, HeadsOpt, ImgSizeOpt, LAYOUT_NAMES, NumHeadsOpt, OutOpt, OverwriteOpt, PretrainedOpt,
-                     PushOpt, RevisionOpt, SourceArg, SplitOpt, SrcWindowOpt, TokenOpt, app, console, errors,
-                     family_flags, warn_token)
+from .common import (EmaOpt, FROM_NAMES, FormatOpt, HeadsOpt, ImgSizeOpt, KeepOtherOpt, LAYOUT_NAMES, NumHeadsOpt,
+                     OutOpt, OverwriteOpt, PretrainedOpt, PushOpt, RevisionOpt, SourceArg, SplitOpt, SrcWindowOpt,
+                     TokenOpt, app, console, errors, family_flags, warn_token)
 
 
 @app.command(epilog="Examples: swin-convert inspect ckpt.pth | swin-convert inspect timm/swin_tiny_patch4_window7_224.ms_in1k")
 def inspect(source: SourceArg,
-            from_layout: Annotated[str, typer.Option("--from", help=f"Source layout: auto | {LAYOUT_NAMES}.",
+            from_layout: Annotated[str, typer.Option("--from", help=f"Source layout: auto | {FROM_NAMES}.",
                                                      rich_help_panel="Source")] = "auto",
             img_size: ImgSizeOpt = None, src_window: SrcWindowOpt = None, pretrained_window: PretrainedOpt = None,
             split: SplitOpt = None, heads: HeadsOpt = None, ema: EmaOpt = None, num_heads: NumHeadsOpt = None,
@@ -33,12 +33,13 @@ def inspect(source: SourceArg,
 
 
 @app.command(epilog="Example: swin-convert remap official timm swin_tiny_patch4_window7_224.pth -o swin-t-timm/")
-def remap(from_layout: Annotated[str, typer.Argument(metavar="FROM", help=f"auto | {LAYOUT_NAMES}")],
+def remap(from_layout: Annotated[str, typer.Argument(metavar="FROM", help=f"auto | {FROM_NAMES}")],
           to_layout: Annotated[str, typer.Argument(metavar="TO", help=LAYOUT_NAMES)],
           source: SourceArg, out: OutOpt, overwrite: OverwriteOpt = False,
           img_size: ImgSizeOpt = None, src_window: SrcWindowOpt = None, pretrained_window: PretrainedOpt = None,
           split: SplitOpt = None, heads: HeadsOpt = None, ema: EmaOpt = None, num_heads: NumHeadsOpt = None,
-          revision: RevisionOpt = None, token: TokenOpt = None, push_to: PushOpt = None):
+          revision: RevisionOpt = None, token: TokenOpt = None, push_to: PushOpt = None,
+          keep_other: KeepOtherOpt = None):
     """Convert a checkpoint from one key layout to another (same weights, same geometry)."""
     warn_token(token)
     with errors():
@@ -46,7 +47,7 @@ def remap(from_layout: Annotated[str, typer.Argument(metavar="FROM", help=f"auto
         from .render import render_written
         ckpt, result = api.remap(source, to_layout, out, from_layout=from_layout, overwrite=overwrite,
                                  img_size=img_size, window=src_window, pretrained_window=pretrained_window,
-                                 num_heads=num_heads, revision=revision, token=token,
+                                 num_heads=num_heads, revision=revision, token=token, keep_other=keep_other,
                                  **family_flags(split, heads, ema))
         render_written(ckpt, to_layout, result, console())
         _maybe_push(result, push_to, token)
@@ -89,7 +90,8 @@ def upscale(source: SourceArg, out: OutOpt,
             src_split: Annotated[Optional[str], typer.Option("--src-split", help="CSWin: the source's split, "
                                                              "when not recorded.", rich_help_panel="Source")] = None,
             heads: HeadsOpt = None, ema: EmaOpt = None, num_heads: NumHeadsOpt = None,
-            revision: RevisionOpt = None, token: TokenOpt = None, push_to: PushOpt = None):
+            revision: RevisionOpt = None, token: TokenOpt = None, push_to: PushOpt = None,
+            keep_other: KeepOtherOpt = None):
     """Move a checkpoint to a new window size and/or resolution (Swin: V1 tables resized, V2 CPB
     re-evaluated; ViT: position embedding resampled, optionally a new patch size; CSWin: new image
     size and stripe widths, no tensor changes)."""
@@ -102,7 +104,8 @@ def upscale(source: SourceArg, out: OutOpt,
                                       num_heads=num_heads, revision=revision, token=token, window=window, res=res,
                                       method=method, patch_size=patch_size, pretrained_window=new_pretrained_window,
                                       num_classes=num_classes, map_22k_to_1k=map_22k_to_1k, head_map=head_map,
-                                      bake_cpb=bake_cpb, split=split, src_flags=family_flags(src_split, heads, ema))
+                                      bake_cpb=bake_cpb, split=split, src_flags=family_flags(src_split, heads, ema),
+                                      keep_other=keep_other)
         render_upscaled(result, to_layout or result.checkpoint.source_layout, written, console())
         _maybe_push(written, push_to, token)
 

@@ -14,13 +14,16 @@ from ..errors import SwinConvertError
 
 app = typer.Typer(
     name="swin-convert",
-    help="Convert Swin Transformer and ViT checkpoints between layouts (official, timm, transformers, "
-         "torchvision, DeiT), move them to new window sizes and resolutions, and check the result numerically.",
+    help="Convert Swin Transformer, ViT and CSWin checkpoints between layouts (official, timm, transformers, "
+         "torchvision, OpenMMLab, DeiT; SimMIM read), move them to new window sizes and resolutions, and check "
+         "the result numerically.",
     no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
 )
 
-LAYOUT_NAMES = "Swin: official | timm | hf; ViT: timm | hf | torchvision | deit"
+LAYOUT_NAMES = ("Swin: official | timm | hf | torchvision | mmpretrain | mmdet | mmseg; ViT: timm | hf | torchvision | "
+                "deit; CSWin: official | seg")
+FROM_NAMES = LAYOUT_NAMES + "; Swin, as FROM only: simmim"
 SourceArg = Annotated[str, typer.Argument(help="Local file or folder, Hub repo id (org/name[@rev]) or http(s) URL.",
                                           show_default=False)]
 OutOpt = Annotated[Path, typer.Option("--output", "-o", help="OUT: x.safetensors, x.pth, or a folder ready to load.",
@@ -40,10 +43,6 @@ SplitOpt = Annotated[Optional[str], typer.Option("--split", help="CSWin: the sou
                                                 rich_help_panel="Source")]
 HeadsOpt = Annotated[Optional[str], typer.Option("--heads", help="CSWin: heads per stage (a,b,c,d), when not "
                                                 "recorded and no official model matches.", rich_help_panel="Source")]
-EmaOpt = Annotated[Optional[bool], typer.Option("--ema/--no-ema", help="A file with plain and EMA weights "
-                                                "(state_dict + state_dict_ema): which to read (default: EMA).",
-                                                rich_help_panel="Source", show_default=False)]
-
 
 def family_flags(split=None, heads=None, ema=None) -> dict:
     """Source flags of one family (left out when not given)."""
@@ -58,6 +57,13 @@ TokenOpt = Annotated[Optional[str], typer.Option("--token", help="Hub token (pre
                                                  rich_help_panel="Hub")]
 PushOpt = Annotated[Optional[str], typer.Option("--push-to", help="Also upload the output folder to this Hub repo.",
                                                 rich_help_panel="Hub")]
+EmaOpt = Annotated[Optional[bool], typer.Option("--ema/--no-ema", help="A training file with plain and EMA "
+                                               "weights: which to take (default: EMA, as timm's load_checkpoint).",
+                                               rich_help_panel="Source", show_default=False)]
+KeepOtherOpt = Annotated[Optional[bool], typer.Option("--keep-other/--no-keep-other", help="Carry a detector's or "
+                                                      "segmentor's other tensors (neck, heads) through unchanged "
+                                                      "(default: on for mmpretrain/mmdet/mmseg targets, else dropped).",
+                                                      rich_help_panel="Output", show_default=False)]
 FormatOpt = Annotated[str, typer.Option("--format", help="human or json.", rich_help_panel="Output")]
 
 

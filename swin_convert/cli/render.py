@@ -62,6 +62,8 @@ def render_written(ckpt, layout: str, result, console) -> None:
     for f in result.files if result.kind == "folder" else []:
         console.print(f"  {f.name}")
     _render_notes(ckpt, console)
+    for note in getattr(result, "notes", ()):
+        console.print(f"  [yellow]output[/] {note}")
 
 
 def render_upscaled(result, layout: str, written, console) -> None:
@@ -73,6 +75,8 @@ def render_upscaled(result, layout: str, written, console) -> None:
     for line in result.summary:
         console.print(f"  {line}")
     _render_notes(result.checkpoint, console)
+    for note in getattr(written, "notes", ()):
+        console.print(f"  [yellow]output[/] {note}")
 
 
 def render_push(result, console) -> None:

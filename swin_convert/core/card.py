@@ -391,6 +391,7 @@ def _caveats_section(info: dict) -> str:
     elif _changed(info, "img_size"):
         caveats.append("- The input resolution differs from the one the source was trained at; expect some "
                        "accuracy change until fine-tuned.")
+    caveats.extend(f"- {note[0].upper()}{note[1:]}." for note in info.get("layout_caveats") or [])
     caveats.append("- timm, transformers and torchvision preprocess differently (crop_pct, interpolation); "
                    "compare accuracy only under the same pipeline.")
     return "## Caveats\n\n" + "\n".join(caveats)

@@ -32,6 +32,8 @@ class CanonicalCheckpoint:
     notes: list = field(default_factory=list)      # what reading did (unwrapped ['model'], ...)
     input_paths: list = field(default_factory=list)  # files never to be written over
     family: str = "swin"
+    other: dict = field(default_factory=dict)        # tensors outside the model (whole-model neck/heads,
+    #                                                  layout-only extras), keyed as in a whole OpenMMLab model
 
     @property
     def num_params(self) -> int:

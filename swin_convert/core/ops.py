@@ -15,6 +15,10 @@ works on bf16 / fp8 too, without torch, and is bit-exact both ways.
     InsertZeroRows(at, parts)     q, v -> cat(q, 0, v)   (torchvision V2 qkv bias) <-> drop it,
                                   refusing a block that is not zero
     Transpose                     (a, b) -> (b, a)
+    Interleave(n, dim)            blocks j of size C along ``dim``: index j*C+c -> c*n+j   <-> back
+    Chain(op, op, ...)            one-tensor ops applied in order                          <-> reversed
+    UNFOLD_ORDER                  Chain(PermuteBlocks((0, 2, 1, 3)), Interleave(4)) along the last dim:
+                                  the official 2x2 concat order -> OpenMMLab's nn.Unfold channel order
 """
 from __future__ import annotations
 
@@ -282,5 +286,60 @@ class Transpose(Op):
         return self
 
 
+class Interleave(Op):
+    """``n`` equal blocks along ``dim`` interleaved: element c of block j moves to ``c*n + j``.
+
+    The inverse gathers them back into blocks. A pure permutation, so bit-exact both ways.
+    """
+
+    def __init__(self, n: int, dim: int = -1):
+        self.n, self.dim = int(n), int(dim)
+        self.name = f"interleave({n}, dim={dim})"
+
+    def _apply(self, src, forward: bool):
+        dim = self.dim % len(src.shape)
+        size = src.shape[dim]
+        if size % self.n:
+            raise LayoutError(f"Cannot interleave {self.n} blocks of a tensor of shape {tuple(src.shape)} "
+                              f"along dim {dim}.")
+        blocks, width = (self.n, size // self.n) if forward else (size // self.n, self.n)
+
+        def fn(a):
+            shape = a.shape[:dim] + (blocks, width) + a.shape[dim + 1:]
+            return np.swapaxes(a.reshape(shape), dim, dim + 1).reshape(a.shape)
+        return Computed(src, fn, tuple(src.shape), self.name if forward else f"inverse({self.name})")
+
+    def to_layout(self, parts):
+        return [self._apply(parts[0], True)]
+
+    def to_canonical(self, parts, key=""):
+        return [self._apply(parts[0], False)]
+
+
+class Chain(Op):
+    """One-tensor ops applied one after the other; the inverse undoes them in reverse order."""
+
+    def __init__(self, *ops: Op):
+        if any((op.n_canonical, op.n_layout) != (1, 1) for op in ops):
+            raise ValueError("Chain takes one-tensor ops only")
+        self.ops = tuple(ops)
+        self.name = " then ".join(op.name for op in ops)
+
+    def to_layout(self, parts):
+        for op in self.ops:
+            parts = op.to_layout(parts)
+        return parts
+
+    def to_canonical(self, parts, key=""):
+        for op in reversed(self.ops):
+            parts = op.to_canonical(parts, key)
+        return parts
+
+
+# The official patch merging concatenates the 2x2 neighbours x(0,0), x(1,0), x(0,1), x(1,1) (block
+# j = kw*2+kh of C channels); OpenMMLab's nn.Unfold(2, stride=2) orders channels c*4 + (kh*2+kw).
+UNFOLD_ORDER = Chain(PermuteBlocks((0, 2, 1, 3), dim=-1), Interleave(4, dim=-1))
+
+
 __all__ = ["Op", "identity", "SplitRows", "ConcatRows", "PermuteBlocks", "Flatten", "Unflatten", "InsertZeroRows",
-           "Transpose", "Computed", "Zeros", "raw_array", "reshape"]
+           "Transpose", "Interleave", "Chain", "UNFOLD_ORDER", "Computed", "Zeros", "raw_array", "reshape"]

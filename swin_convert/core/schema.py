@@ -185,7 +185,16 @@ class Layout:
     ``limits(spec)`` says why the layout cannot express a spec (None: it can);
     ``configs(ckpt)`` the JSON files of a folder output; ``read_hints(config)`` geometry
     facts from such a config.json; ``wrap`` the container of a ``.pth`` output;
-    ``runtime`` the library ``check`` loads it with; ``library_name`` the model card's.
+    ``runtime`` the library ``check`` loads it with; ``library_name`` the model card's;
+    ``needs`` the source facts (flag names such as ``img_size``) its files never record, which a
+    read must get from the user or a config; ``container(ckpt)`` extra top-level entries of a
+    ``.pth`` output beside ``wrap`` (OpenMMLab's ``meta``);
+    ``on_read(tensors, notes) -> (tensors, other)`` runs before the rules (a whole-model file's
+    neck/heads, or keys no rule can take such as OpenMMLab's per-stage output norms, go to
+    ``other``, keyed as in a whole OpenMMLab model, ``backbone.`` included);
+    ``on_write(spec, tensors) -> tensors`` runs after them; ``write_notes(spec, other)`` says what
+    an output in this layout lacks or where its runtime computes differently; ``whole_model(tensors,
+    other, spec) -> tensors`` puts ``other`` beside the backbone (None: this layout holds no whole models).
     """
 
     name: str
@@ -203,6 +212,13 @@ class Layout:
     wrap: str | None = "model"                           # .pth container key (None: a bare state dict)
     runtime: Runtime | None = None
     library_name: str = "swin-convert"
+    needs: tuple[str, ...] = ()
+    container: Callable | None = None                    # ckpt -> {top-level key: object} of a .pth
+    on_read: Callable | None = None                      # (tensors, notes) -> (tensors, other)
+    on_write: Callable | None = None                     # (spec, tensors) -> tensors
+    write_notes: Callable | None = None                  # (spec, other) -> [note]
+    whole_model: Callable | None = None                  # (tensors, other, spec) -> tensors
+    drops: tuple[str, ...] = ()                          # canonical-key regexes it does not hold (e.g. a head)
 
     def rules_for(self, version: int) -> tuple[Rule, ...]:
         return tuple(r for r in self.rules if version in r.versions)

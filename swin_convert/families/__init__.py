@@ -15,6 +15,7 @@ from ..errors import LayoutError, UsageError
 
 _FAMILIES = ("swin", "vit", "cswin")          # swin_convert.families.<name>.FAMILY, in detection order
 FAMILIES: dict[str, Family] = {}
+WHOLE_MODEL_PARTS = ("neck", "rpn_head", "roi_head", "bbox_head", "decode_head", "auxiliary_head", "mask_head")
 
 
 def _load() -> dict[str, Family]:
@@ -77,6 +78,11 @@ def detect(keys) -> tuple[Family, Layout, int]:
             if score > best_score:
                 best, best_score = (fam, lay), score
     if best is None:
+        heads = sorted({k.split(".")[0] for k in keys if k.split(".")[0] in WHOLE_MODEL_PARTS})
+        if heads and not any(k.startswith("backbone.") for k in keys):
+            raise LayoutError(f"This detector/segmentor checkpoint holds no backbone ({len(keys)} tensors under "
+                              f"{', '.join(h + '.' for h in heads)}; no backbone.* tensors).",
+                              "Pass the checkpoint that holds the Swin backbone.")
         sample = ", ".join(keys[:3]) or "no tensors"
         near = sorted(all_layouts(), key=lambda lay: -lay.signature.closeness(keys))
         close = [f"{lay.family}/{lay.name}" for lay in near if lay.signature.closeness(keys) > 0][:3]
@@ -104,9 +110,10 @@ def read_checkpoint(raw, layout: str, flags: dict, display: str) -> CanonicalChe
         fam = family_of(chosen)
         version = fam.detect_version(raw.tensors)
     notes = Assumptions()
-    spec, tensors = fam.read(raw, chosen, version, flags or {}, notes)
+    result = fam.read(raw, chosen, version, flags or {}, notes)   # (spec, tensors[, other]); may add raw.notes
+    spec, tensors, other = result if len(result) == 3 else (*result, {})
     return CanonicalCheckpoint(spec, tensors, display, chosen.name, notes, raw.metadata, raw.config,
-                               notes=list(raw.notes), input_paths=[raw.path], family=fam.name)
+                               notes=list(raw.notes), input_paths=[raw.path], family=fam.name, other=other)
 
 
 def _claimed_layout(name: str, detected_family: Family) -> Layout:
@@ -126,6 +133,8 @@ def _check_claimed(chosen: Layout, detected: Layout, raw) -> None:
     if chosen.family != detected.family:
         raise LayoutError(f"'{raw.path.name}' looks like a {detected.family} {detected.name} checkpoint, not "
                           f"{chosen.family} {chosen.name}.", f"Use FROM={detected.name} or auto.")
+    if chosen.family == detected.family and chosen.signature.score(raw.tensors) > 0:
+        return  # key-compatible (an mmdet backbone without norm0.. is key for key an mmpretrain one)
     raise LayoutError(f"'{raw.path.name}' looks like a {detected.name} checkpoint, not {chosen.name}.",
                       f"Use FROM={detected.name} or auto.")
 

@@ -43,9 +43,8 @@ def weights_file(path: Path) -> Path:
                         "Pass the file itself, or a folder with model.safetensors or pytorch_model.bin.")
 
 
-def open_raw(path: str | Path, *, ema: bool | None = None) -> RawCheckpoint:
-    """``ema``: which weights of a file holding both ``state_dict`` and ``state_dict_ema``
-    (None or True: the EMA ones, False: the plain ones); the choice is noted."""
+def open_raw(path: str | Path, ema: bool | None = None) -> RawCheckpoint:
+    """``ema``: which weights of a training file holding both plain and EMA ones (None: EMA, said in notes)."""
     path = Path(path)
     wfile = weights_file(path)
     config = _read_config(wfile.parent / "config.json")
@@ -53,7 +52,11 @@ def open_raw(path: str | Path, *, ema: bool | None = None) -> RawCheckpoint:
         metadata, tensors = read_safetensors_header(wfile)
         return RawCheckpoint(wfile, "safetensors", tensors, metadata, config)
     raw = RawCheckpoint(wfile, "pth", {}, {}, config)
-    state = _unwrap(_load_pth(wfile), raw.notes, ema)
+    obj = _load_pth(wfile)
+    meta = obj.get("meta") if isinstance(obj, dict) else None
+    if isinstance(meta, dict):   # OpenMMLab's container; ours records the spec there
+        raw.metadata.update({k: v for k, v in meta.items() if isinstance(v, str) and k.startswith("swin_convert.")})
+    state = _unwrap(obj, raw.notes, ema)
     raw.tensors = {k: v for k, v in state.items() if isinstance(v, (FileSlice, TorchSource))}
     if not raw.tensors:
         raise BadInputError(f"'{wfile}' holds no tensors.", "Is this a model checkpoint?")
@@ -88,37 +91,46 @@ def _read_config(path: Path) -> dict | None:
     return cfg if isinstance(cfg, dict) else None
 
 
+PLAIN_KEYS = ("model", "state_dict", "model_state_dict", "module")
+EMA_KEYS = ("state_dict_ema", "model_ema", "ema_state_dict", "ema")
+
+
 def _unwrap(obj, notes: list, ema: bool | None = None) -> dict:
-    """Take the state dict out of {'model': ...} / {'state_dict': ...} / {'state_dict_ema': ...}
-    and drop a 'module.' prefix. With both 'state_dict' and 'state_dict_ema' (timm-style training
-    savers, CSWin), ``ema`` chooses (default: EMA)."""
+    """Take the state dict out of a training file ({'model': ...}, {'state_dict': ...}, timm's
+    {'state_dict_ema': ...}, {'model_ema': ...}) and drop a DDP 'module.' prefix.
+
+    With both plain and EMA weights, ``ema`` chooses; None takes the EMA ones (timm's
+    ``load_checkpoint`` default) and says so.
+    """
+    from ..errors import UsageError
     if not isinstance(obj, dict):
         raise BadInputError(f"The checkpoint holds a {type(obj).__name__}, not a state dict.",
                             "Save the model's state_dict() rather than the model object.")
-    if isinstance(obj.get("state_dict_ema"), dict):
-        plain = isinstance(obj.get("state_dict"), dict)
-        if plain and ema is False:
-            notes.append("the file holds plain ('state_dict') and EMA ('state_dict_ema') weights; "
-                         "using the plain ones (--no-ema)")
-            obj = obj["state_dict"]
+    plain = next((k for k in PLAIN_KEYS if isinstance(obj.get(k), dict) and obj[k]), None)
+    averaged = next((k for k in EMA_KEYS if isinstance(obj.get(k), dict) and obj[k]), None)
+    if ema is True and averaged is None:
+        raise UsageError("--ema: the file holds no EMA weights (no " + ", ".join(EMA_KEYS) + ").",
+                         "Drop --ema." if plain else "Drop --ema; the file is a bare state dict.")
+    if ema is False and plain is None and averaged is not None:
+        raise UsageError(f"--no-ema: the file holds only EMA weights ['{averaged}'].", "Drop --no-ema.")
+    if plain and averaged:
+        if ema is False:
+            key = plain
+            notes.append(f"took the plain weights ['{plain}'] (--no-ema); the file also holds EMA weights "
+                         f"['{averaged}']")
         else:
-            notes.append("the file holds plain ('state_dict') and EMA ('state_dict_ema') weights; using the EMA "
-                         "ones (default; --no-ema for the plain ones)" if plain else
-                         "unwrapped ['state_dict_ema'] (EMA weights; the file holds no plain ones)")
-            obj = obj["state_dict_ema"]
-        return _strip_module(obj, notes)
-    for key in ("model", "state_dict", "model_state_dict", "module"):
-        if isinstance(obj.get(key), dict):
+            key = averaged
+            how = "--ema" if ema else "default, as timm's load_checkpoint; --no-ema for the plain ones"
+            notes.append(f"took the EMA weights ['{averaged}'] ({how}); the file also holds ['{plain}']")
+    else:
+        key = averaged or plain
+        if key:
             notes.append(f"unwrapped ['{key}']")
-            obj = obj[key]
-            break
-    return _strip_module(obj, notes)
-
-
-def _strip_module(obj: dict, notes: list) -> dict:
+    if key:
+        obj = obj[key]
     keys = [k for k in obj if isinstance(k, str)]
     if keys and all(k.startswith("module.") for k in keys):
-        notes.append("stripped 'module.' prefix")
+        notes.append("stripped 'module.' prefix (DDP)")
         obj = {k[len("module."):]: v for k, v in obj.items()}
     return obj
 

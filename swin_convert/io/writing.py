@@ -31,6 +31,7 @@ class WriteResult:
     kind: str                      # "safetensors" | "pth" | "folder"
     files: list = field(default_factory=list)
     tensors: int = 0
+    notes: list = field(default_factory=list)     # what the output lacks / carries / drops
 
 
 def provenance(ckpt: CanonicalCheckpoint, layout: Layout, extra: dict | None = None,
@@ -72,7 +73,9 @@ def write(ckpt: CanonicalCheckpoint, layout: Layout, out: str | Path, tensors: d
     meta = provenance(ckpt, layout, extra_meta, spec_key)
     if out.suffix in (".pth", ".pt", ".bin"):
         with _atomic_file(out) as tmp:
-            _save_pth(tmp, tensors, wrap=layout.wrap if out.suffix != ".bin" else None)
+            bare = out.suffix == ".bin"
+            _save_pth(tmp, tensors, wrap=None if bare else layout.wrap,
+                      extra=layout.container(ckpt) if layout.container and layout.wrap and not bare else None)
         return WriteResult(out, "pth", [out], len(tensors))
     if out.suffix == ".safetensors":
         with _atomic_file(out) as tmp:
@@ -88,12 +91,13 @@ def write(ckpt: CanonicalCheckpoint, layout: Layout, out: str | Path, tensors: d
     return WriteResult(out, "folder", [out / f for f in files], len(tensors))
 
 
-def _save_pth(path: Path, tensors: dict, wrap: str | None) -> None:
+def _save_pth(path: Path, tensors: dict, wrap: str | None, extra: dict | None = None) -> None:
+    """``{wrap: state, **extra}`` (OpenMMLab: ``{'state_dict': ..., 'meta': {...}}``), or the bare state."""
     import torch
 
     from ..core.torch_io import to_torch
     state = {k: to_torch(v).clone() for k, v in tensors.items()}
-    torch.save({wrap: state} if wrap else state, path)
+    torch.save({wrap: state, **(extra or {})} if wrap else state, path)
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ from .layouts import LAYOUTS
 from .shapes import order_like_spec
 from .spec import SwinSpec
 
-V2_MARKERS = ("logit_scale", "cpb_mlp", "continuous_position_bias_mlp", "q_bias")
+V2_MARKERS = ("logit_scale", "cpb_mlp", "rpe_mlp", "continuous_position_bias_mlp", "q_bias")
 
 CITATIONS = {
     1: """@inproceedings{liu2021Swin,
@@ -39,20 +39,28 @@ def detect_version(keys) -> int:
 
 
 def read(raw, layout, version: int, flags: dict, notes: Assumptions):
-    """(spec, canonical tensors in module order) of a raw checkpoint in ``layout``."""
+    """(spec, canonical tensors in module order, other tensors) of a raw checkpoint in ``layout``."""
     if flags.get("num_heads") is not None:
         from ...errors import UsageError
         raise UsageError("--num-heads applies to ViT checkpoints; Swin's heads are read from its tensors.",
                          "Drop --num-heads.")
-    parsed = to_canonical(layout, version, raw.tensors)
+    tensors, other = raw.tensors, {}
+    if layout.on_read:
+        tensors, other = layout.on_read(tensors, raw.notes)
+    parsed = to_canonical(layout, version, tensors)
     stages = len({k.split('.')[1] for k in parsed.tensors if k.startswith("layers.")})
     given = flag_hints(flags)
     widen(given, stages)
     recorded = recorded_hints(raw.metadata, raw.config, LAYOUTS)
     widen(recorded, stages)
+    if "img_size" in layout.needs and not (given.img_size or recorded.img_size):
+        from ...errors import UsageError
+        raise UsageError(f"{layout.name} checkpoints do not record the image size: pass --img-size N "
+                         "(the size the weights were trained at).",
+                         "torchvision's own weights: 224 for swin_t/s/b, 256 for swin_v2_t/s/b.")
     spec = infer_spec(version, parsed, given, recorded, notes)
     validate_tensors(spec, parsed, layout.name)
-    return spec, order_like_spec(spec, parsed.tensors)
+    return spec, order_like_spec(spec, parsed.tensors), other
 
 
 def reference(spec):

@@ -1,6 +1,8 @@
 """Swin's side of the key-table engine: canonical <-> layout tensors with persisted buffers."""
 from __future__ import annotations
 
+import re
+
 from ...core.keymap import from_canonical
 from ...core.tensors import ArraySource
 from . import geometry
@@ -8,9 +10,11 @@ from . import geometry
 
 def to_layout(layout, spec, tensors: dict) -> dict:
     """``{canonical name: source}`` -> ``{layout key: source}`` plus the layout's buffers."""
+    if layout.drops:
+        tensors = {k: v for k, v in tensors.items() if not any(re.match(p, k) for p in layout.drops)}
     out = from_canonical(layout, spec.version, tensors)
     out.update(synthesize_buffers(layout, spec))
-    return out
+    return layout.on_write(spec, out) if layout.on_write else out
 
 
 def synthesize_buffers(layout, spec) -> dict:

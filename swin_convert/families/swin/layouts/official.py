@@ -1,11 +1,14 @@
 """microsoft/Swin-Transformer (V1 and V2), also pre-0.9 timm: the canonical names plus buffers.
 
-Patch merging sits at the end of stage i (i <= S-2); ``head`` is a plain Linear; the
+A detection / segmentation release (Swin-Transformer-Object-Detection, ...-Semantic-Segmentation)
+holds the same names under ``backbone.`` with output norms ``norm0..norm{S-1}`` beside ``neck.*`` /
+heads: read as official, the rest kept as other tensors. Patch merging sits at the end of stage i (i <= S-2); ``head`` is a plain Linear; the
 relative position index, V2 coordinate table and shift masks are persistent buffers.
 A ``.pth`` output is ``{'model': state_dict}``, what the official ``load_pretrained`` reads;
 a folder output is ``model.safetensors`` + a ``config.json`` holding our spec.
 """
 from ....core.schema import Layout, Signature, buffer, rule
+from .. import openmmlab
 
 BLOCK = "layers.{s}.blocks.{b}"
 
@@ -25,10 +28,12 @@ OFFICIAL = Layout(
     ),
     loads_with="torch.load(path)['model'] into models/swin_transformer{,_v2}.py",
     # merging at the end of stage 0, head a plain Linear; timm >= 0.9 has neither
-    signature=Signature(required=(r"^patch_embed\.proj\.", r"^layers\.\d+\.blocks\.\d+\."),
-                        preferred=(r"^layers\.0\.downsample\.", r"^head\.weight$"),
+    # official detection/segmentation releases: the same names under backbone., norm0..norm{S-1}
+    signature=Signature(required=(r"^(backbone\.)?patch_embed\.proj\.", r"^(backbone\.)?layers\.\d+\.blocks\.\d+\."),
+                        preferred=(r"^(backbone\.)?layers\.0\.downsample\.", r"^head\.weight$"),
                         excluded=(r"^head\.fc\.",)),
     aliases=("microsoft",),
     configs=configs,
     wrap="model",
+    on_read=openmmlab.make_on_read("official", has_head=False, stage_word="layers", strip=True, require_norm=False),
 )
