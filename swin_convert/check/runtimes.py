@@ -10,7 +10,8 @@ from ..core.runtime import forward_module, load_strict, torch_state
 from ..errors import IncompatibleSpecError, RuntimeLoadError, SwinConvertError, UsageError
 from ..families import FAMILIES, get_family
 
-RUNTIMES = ("reference", "timm", "transformers")   # Swin's, in report order (see runtime_names)
+RUNTIMES = ("reference", "timm", "transformers", "torchvision", "mmpretrain")   # Swin's, in report order
+#                                                                   (see runtime_names)
 
 
 def runtime_names(family: str = "swin") -> tuple[str, ...]:
