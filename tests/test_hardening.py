@@ -1,0 +1,154 @@
+"""Hostile files (issue 13): every one refused in one line, memory in proportion to the file,
+no silent wrong weights. All crafted here."""
+from __future__ import annotations
+
+import time
+import tracemalloc
+
+import pytest
+import torch
+
+from conftest import run_cli
+from crafted import (FakeTensor, memo_index_pickle, nested_dicts_pickle, one_tensor_header, pth_with_pickle,
+                     safetensors_with_header, set_zip_crc, set_zip_flag, shared_reference_pickle, torch_pickle)
+from swin_convert import api
+from swin_convert.errors import BadInputError
+from test_errors import assert_clean_error
+
+
+def _refused(path, *fragments, limit_mb: float = 32):
+    """api.inspect raises BadInputError (one line) while tracing at most ``limit_mb``."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(BadInputError) as info:
+            api.inspect(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < limit_mb * 2 ** 20, f"peak {peak / 2 ** 20:.0f} MB"
+    msg = str(info.value)
+    assert "\n" not in msg
+    for frag in fragments:
+        assert frag.lower() in msg.lower(), msg
+    return info.value
+
+
+# --- .pth -----------------------------------------------------------------------------------
+def test_negative_storage_offset_is_refused(tmp_path):
+    bad = pth_with_pickle(tmp_path, "neg", torch_pickle({"w": FakeTensor("0", 8, -4, (4,))}))
+    with pytest.raises(RuntimeError):      # torch refuses it as well
+        torch.load(bad, weights_only=True)
+    _refused(bad, "negative storage offset")
+    assert_clean_error(run_cli("inspect", bad), 1, "negative storage offset")
+
+
+def test_positive_offset_view_reads_the_right_bytes(tmp_path):
+    from swin_convert.io.reading import open_raw
+    from swin_convert.core.torch_io import to_torch
+    ok = pth_with_pickle(tmp_path, "view", torch_pickle({"w": FakeTensor("0", 8, 4, (2, 2))}))
+    got = to_torch(open_raw(ok).tensors["w"])
+    assert torch.equal(got, torch.load(ok, weights_only=True)["w"])
+
+
+def test_tensor_past_its_storage_is_refused(tmp_path):
+    bad = pth_with_pickle(tmp_path, "past", torch_pickle({"w": FakeTensor("0", 8, 6, (4,))}))
+    _refused(bad, "past the end of its storage")
+
+
+def test_negative_size_is_refused(tmp_path):
+    bad = pth_with_pickle(tmp_path, "negsize", torch_pickle({"w": FakeTensor("0", 8, 0, (-4,), (1,))}))
+    _refused(bad, "negative")
+
+
+@pytest.mark.parametrize("index", [2 ** 26, 2 ** 31 - 1, 2 ** 32 - 1])
+def test_huge_memo_index_stays_small(tmp_path, index):
+    bad = pth_with_pickle(tmp_path, "memo", memo_index_pickle(index))
+    assert bad.stat().st_size < 2000
+    _refused(bad, "no tensors", limit_mb=8)
+
+
+def test_shared_references_are_walked_once(tmp_path):
+    bad = pth_with_pickle(tmp_path, "dag", shared_reference_pickle(60))
+    start = time.monotonic()
+    _refused(bad, "not a state dict")
+    assert time.monotonic() - start < 5
+
+
+def test_deep_nesting_is_refused(tmp_path):
+    bad = pth_with_pickle(tmp_path, "deep", nested_dicts_pickle(5000))
+    _refused(bad, "nested")
+    assert_clean_error(run_cli("inspect", bad), 1, "nested")
+
+
+def test_deep_nesting_through_torch_fallback_is_refused(tmp_path):
+    """A legacy (non-zip) pickle goes to torch.load; its result is walked with the same bound."""
+    bad = tmp_path / "legacy.pth"
+    bad.write_bytes(nested_dicts_pickle(5000))
+    assert_clean_error(run_cli("inspect", bad), 1)
+
+
+def test_encrypted_flag_is_refused(tmp_path):
+    bad = tmp_path / "enc.pth"
+    torch.save({"w": torch.ones(4)}, bad)
+    set_zip_flag(bad, "data.pkl", 0x1)
+    assert_clean_error(run_cli("inspect", bad), 1, "encrypted")
+
+
+def test_bad_crc_is_one_line(tmp_path):
+    bad = tmp_path / "crc.pth"
+    torch.save({"w": torch.ones(4)}, bad)
+    set_zip_crc(bad, "data.pkl")
+    assert_clean_error(run_cli("inspect", bad), 1)
+
+
+def test_pickle_bytes_that_are_not_utf8_is_one_line(tmp_path):
+    bad = pth_with_pickle(tmp_path, "utf", b"\x80\x02X\x02\x00\x00\x00\xc8\x28.")
+    _refused(bad)
+
+
+# --- safetensors headers ----------------------------------------------------------------------
+HEADERS = {
+    "bool dimension": one_tensor_header(shape=[True, 4]),
+    "bool offset": one_tensor_header(data_offsets=[False, 16]),
+    "float offsets": one_tensor_header(data_offsets=[0.0, 16.0]),
+    "float dimension": one_tensor_header(shape=[4.0]),
+    "string dimension": one_tensor_header(shape=["4"]),
+    "null dimension": one_tensor_header(shape=[None]),
+    "shape not a list": one_tensor_header(shape=4),
+    "three offsets": one_tensor_header(data_offsets=[0, 8, 16]),
+    "offsets reversed": one_tensor_header(data_offsets=[16, 0]),
+    "negative dimension": one_tensor_header(shape=[-4]),
+    "dtype not a string": one_tensor_header(dtype=["F32"]),
+    "entry not an object": '{"w": [1, 2, 3]}',
+    "huge offset": '{"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, ' + "1" * 5000 + "]}}",
+    "huge dimension": '{"w": {"dtype": "F32", "shape": [' + "9" * 30 + '], "data_offsets": [0, 16]}}',
+    "exponent": '{"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 1.6e1]}}',
+    "NaN": '{"w": {"dtype": "F32", "shape": [NaN], "data_offsets": [0, 16]}}',
+    "deep nesting": '{"w": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    "deep metadata": '{"__metadata__": ' + '{"a":' * 50_000 + "1" + "}" * 50_000 + "}",
+    "metadata not strings": '{"__metadata__": {"a": 1}, "w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}',
+    "metadata a list": '{"__metadata__": [], "w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}',
+    "name given twice": '{"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}, '
+                        '"w": {"dtype": "F32", "shape": [4], "data_offsets": [16, 32]}}',
+}
+
+
+@pytest.mark.parametrize("case", sorted(HEADERS))
+def test_malformed_safetensors_header_is_refused(tmp_path, case):
+    bad = safetensors_with_header(tmp_path / "bad.safetensors", HEADERS[case])
+    _refused(bad)
+
+
+def test_malformed_header_cli_is_one_line(tmp_path):
+    bad = safetensors_with_header(tmp_path / "bad.safetensors", HEADERS["bool dimension"])
+    out = tmp_path / "o.safetensors"
+    assert_clean_error(run_cli("remap", "auto", "timm", bad, "-o", out), 1, "malformed", out=out)
+    bad = safetensors_with_header(tmp_path / "deep.safetensors", HEADERS["deep nesting"])
+    assert_clean_error(run_cli("inspect", bad), 1, "not valid JSON")
+
+
+def test_well_formed_header_with_extra_field_reads(tmp_path):
+    from swin_convert.core.tensors import read_safetensors_header
+    ok = safetensors_with_header(tmp_path / "ok.safetensors", one_tensor_header(extra="x"))
+    _, sources = read_safetensors_header(ok)
+    assert sources["w"].shape == (4,)
