@@ -68,6 +68,9 @@ def _depths(t) -> tuple[int, ...]:
     for k in t:
         parts = k.split(".")
         if parts[0] == "layers" and len(parts) > 3 and parts[2] == "blocks":
+            if not (parts[1].isdecimal() and parts[3].isdecimal() and len(parts[1]) <= 3 and len(parts[3]) <= 4):
+                raise LayoutError(f"'{k[:100]}' does not name a stage and block by number.",
+                                  "Check that FROM matches the file's layout.")
             s, b = int(parts[1]), int(parts[3])
             blocks[s] = max(blocks.get(s, 0), b + 1)
     if not blocks or sorted(blocks) != list(range(len(blocks))):
