@@ -152,3 +152,72 @@ def test_well_formed_header_with_extra_field_reads(tmp_path):
     ok = safetensors_with_header(tmp_path / "ok.safetensors", one_tensor_header(extra="x"))
     _, sources = read_safetensors_header(ok)
     assert sources["w"].shape == (4,)
+
+
+# --- writing ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def timm_src(tmp_path_factory):
+    from runtimes import save_source, small_spec
+    path, _ = save_source("timm", small_spec(1), tmp_path_factory.mktemp("hsrc"))
+    return path
+
+
+def _fsize_limited(limit: int):
+    import resource
+
+    def apply():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+@pytest.mark.parametrize("name", ["o.pth", "o.safetensors", "o"])
+def test_file_size_limit_is_one_line_and_cleans_up(tmp_path, timm_src, name):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    out = tmp_path / "new" / "deeper" / name
+    result = subprocess.run([sys.executable, str(ROOT / "cli.py"), "remap", "auto", "official", str(timm_src),
+                             "-o", str(out)], capture_output=True, text=True, preexec_fn=_fsize_limited(65536),
+                            timeout=300)
+    assert_clean_error(result, 1, str(out))
+    assert not (tmp_path / "new").exists(), "parent folders created for the output were left behind"
+
+
+def test_outputs_follow_the_umask(tmp_path, timm_src):
+    import os
+    import stat
+    old = os.umask(0o022)
+    try:
+        api.remap(timm_src, "official", tmp_path / "a.safetensors")
+        api.remap(timm_src, "official", tmp_path / "a.pth")
+        api.remap(timm_src, "timm", tmp_path / "sub" / "folder")
+    finally:
+        os.umask(old)
+    for p, mode in [("a.safetensors", 0o644), ("a.pth", 0o644), ("sub", 0o755), ("sub/folder", 0o755),
+                    ("sub/folder/model.safetensors", 0o644)]:
+        assert stat.S_IMODE((tmp_path / p).stat().st_mode) == mode, p
+
+
+def test_non_regular_output_is_refused(tmp_path, timm_src):
+    import os
+
+    from swin_convert.errors import OutputExistsError
+    from swin_convert.io.writing import check_output
+    with pytest.raises(OutputExistsError, match="not a regular file"):
+        check_output(__import__("pathlib").Path("/dev/null"), [], overwrite=True)
+    fifo = tmp_path / "pipe.safetensors"
+    os.mkfifo(fifo)
+    assert_clean_error(run_cli("remap", "auto", "official", timm_src, "-o", fifo, "--overwrite"), 1,
+                       "not a regular file")
+    assert fifo.is_fifo()
+
+
+def test_huge_resolution_on_official_layout_is_refused(tmp_path):
+    from runtimes import save_source, small_spec
+    src, _ = save_source("official", small_spec(1), tmp_path / "src")
+    out = tmp_path / "big.pth"
+    start = time.monotonic()
+    result = run_cli("upscale", src, "--res", "22400", "-o", out)
+    assert_clean_error(result, 2, "attention masks", "GiB", out=out)
+    assert time.monotonic() - start < 60

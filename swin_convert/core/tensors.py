@@ -361,8 +361,9 @@ def _bad(path: str, what: str) -> BadInputError:
     return BadInputError(f"'{path}' {what}.", "Check the file (it may be truncated or corrupt) and download it again.")
 
 
-def write_safetensors(path: str | Path, tensors: Iterable[tuple[str, object]], metadata: dict[str, str]) -> None:
-    """Stream ``(name, source)`` pairs into a safetensors file (caller handles atomicity)."""
+def write_safetensors(path, tensors: Iterable[tuple[str, object]], metadata: dict[str, str]) -> None:
+    """Stream ``(name, source)`` pairs into a safetensors file, a path or an open binary file
+    (the caller handles atomicity)."""
     items = list(tensors)
     header, offset = {}, 0
     for name, src in items:
@@ -371,7 +372,15 @@ def write_safetensors(path: str | Path, tensors: Iterable[tuple[str, object]], m
     header = {"__metadata__": {str(k): str(v) for k, v in metadata.items()}, **header}
     blob = json.dumps(header, separators=(",", ":")).encode()
     blob += b" " * (-len(blob) % 8)  # align the data section like safetensors does
+    if hasattr(path, "write"):        # an open binary file (the atomic writer's temp file)
+        _write_all(path, blob, items)
+        return
     with open(path, "wb") as out:
-        out.write(struct.pack("<Q", len(blob)) + blob)
-        for _, src in items:
-            src.write_to(out)
+        _write_all(out, blob, items)
+
+
+def _write_all(out, blob: bytes, items) -> None:
+    out.write(struct.pack("<Q", len(blob)) + blob)
+    for _, src in items:
+        src.write_to(out)
+    out.flush()
