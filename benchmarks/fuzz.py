@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--pth", type=int, default=2_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--against", type=Path, default=ROOT)
+    parser.add_argument("--save-crashes", type=Path, default=None, help="keep each crashing case here")
     parser.add_argument("--no-trace", action="store_true", help="skip tracemalloc (faster, no memory bound)")
     args = parser.parse_args()
     sys.path[:0] = [str(args.against), str(ROOT / "tests")]
@@ -44,7 +45,7 @@ def main() -> None:
         start = time.monotonic()
         try:
             report = fuzz(kind, count, work, seed=args.seed, trace_memory=not args.no_trace,
-                          progress=max(count // 5, 1))
+                          progress=max(count // 5, 1), save_crashes=args.save_crashes)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         print(f"{kind}: {report.summary()}  ({time.monotonic() - start:.0f} s)")

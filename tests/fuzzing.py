@@ -310,7 +310,7 @@ def run_case(path: Path, out_dir: Path, convert: bool, report: FuzzReport, case:
 
 
 def fuzz(kind: str, count: int, workdir: Path, seed: int = 0, convert_every: int = 5,
-         trace_memory: bool = True, progress=None) -> FuzzReport:
+         trace_memory: bool = True, progress=None, save_crashes: Path | None = None) -> FuzzReport:
     """Run ``count`` mutated ``kind`` ("safetensors" or "pth") cases; returns the report."""
     st, pth = seed_checkpoints(workdir / "seed")
     rng = random.Random(seed)
@@ -319,8 +319,12 @@ def fuzz(kind: str, count: int, workdir: Path, seed: int = 0, convert_every: int
     for i in range(count):
         blob = safetensors_case(st, rng) if kind == "safetensors" else pth_case(pth, rng)
         target.write_bytes(blob)
+        before = report.crash_count
         run_case(target, workdir, convert=i % convert_every == 0, report=report, case=f"{kind}#{i}",
                  trace_memory=trace_memory)
+        if save_crashes is not None and report.crash_count > before:
+            save_crashes.mkdir(parents=True, exist_ok=True)
+            (save_crashes / f"{kind}-{i}{target.suffix}").write_bytes(blob)
         if progress and (i + 1) % progress == 0:
             print(f"  {kind}: {i + 1}/{count}  {report.summary()}", flush=True)
     return report

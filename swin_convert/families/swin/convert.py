@@ -29,7 +29,9 @@ def synthesize_buffers(layout, spec) -> dict:
         for blk in range(spec.depths[s]):
             for b in wanted:
                 arr = arrays.get((b.kind, blk % 2))
-                if arr is not None:
+                if isinstance(arr, geometry.MaskSource):
+                    out[prefix + b.template.format({"s": s, "b": blk})] = arr
+                elif arr is not None:
                     arr = arr.reshape(-1) if b.flat else arr
                     out[prefix + b.template.format({"s": s, "b": blk})] = ArraySource(arr)
     return out
@@ -44,13 +46,14 @@ def mask_bytes(layout, spec) -> int:
 
 
 def check_mask_memory(layout, spec) -> None:
-    """The official layout stores shift masks ((H/w)^2 x w^2 x w^2 floats a stage): refuse sizes that
-    would exhaust memory (--res 22400 asks for ~6 GiB) with one line instead of an allocation failure."""
+    """The official layout stores shift masks ((H/w)^2 x w^2 x w^2 floats a stage, streamed window by
+    window into safetensors, held whole for .pth): refuse absurd sizes (--res 22400 asks for ~6 GiB
+    a stage) with one line instead of an allocation failure or a file of masks."""
     need = mask_bytes(layout, spec)
     limit = min(MAX_MASK_BYTES, _available_memory() // 2)
     if need > limit:
-        raise UsageError(f"The {layout.name} layout stores attention masks, which at {spec.img_size} px need "
-                         f"{need / 2 ** 30:.1f} GiB of memory (at most {limit / 2 ** 30:.1f} GiB here).",
+        raise UsageError(f"The {layout.name} layout stores attention masks, which at {spec.img_size} px take "
+                         f"{need / 2 ** 30:.1f} GiB (at most {limit / 2 ** 30:.1f} GiB allowed here).",
                          "Use a smaller --res or a larger --window, or --to timm/hf (they build masks at load time).")
 
 
