@@ -112,7 +112,16 @@ def _remote_inspect(source, layout: str, *, img_size=None, window=None, pretrain
     header = remote_safetensors_header(str(source), revision=revision, token=token)
     if header is None:
         return None
-    tensors = {k: RemoteTensor(v["dtype"], tuple(v["shape"])) for k, v in header["tensors"].items()}
+    from .core.tensors import DTYPES
+    from .errors import BadInputError
+    tensors = {}
+    for k, v in header["tensors"].items():
+        shape = v.get("shape")
+        if (v.get("dtype") not in DTYPES or not isinstance(shape, (list, tuple))
+                or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+            raise BadInputError(f"The safetensors header of '{header['repo_id']}/{header['filename']}' has a "
+                                f"malformed entry for '{str(k)[:100]}'.", "Report it to the repo owner.")
+        tensors[k] = RemoteTensor(v["dtype"], tuple(shape))
     raw = RawCheckpoint(Path(header["filename"]), "safetensors", tensors, header.get("metadata") or {},
                         header.get("config"), notes=["read the remote safetensors header only (no download)"])
     ckpt = read_checkpoint(raw, layout, flags(img_size, window, pretrained_window, **family_flags),

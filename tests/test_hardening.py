@@ -221,3 +221,34 @@ def test_huge_resolution_on_official_layout_is_refused(tmp_path):
     result = run_cli("upscale", src, "--res", "22400", "-o", out)
     assert_clean_error(result, 2, "attention masks", "GiB", out=out)
     assert time.monotonic() - start < 60
+
+
+# --- recorded geometry: our metadata, config.json ---------------------------------------------
+@pytest.mark.parametrize("spec_text", ["{not json", "[1, 2]", '{"version": "one"}',
+                                       '{"version": 1, "embed_dim": 16, "depths": [2, null], "num_heads": [1, 2],'
+                                       ' "window_size": [4, 4], "img_size": 64}',
+                                       '{"version": 1, "embed_dim": 16, "depths": [2, 2], "num_heads": [1, 2],'
+                                       ' "window_size": "abc", "img_size": 64}'])
+def test_bad_spec_metadata_is_one_line(tmp_path, timm_src, spec_text):
+    from safetensors.torch import load_file, save_file
+    bad = tmp_path / "meta.safetensors"
+    save_file(load_file(str(timm_src)), str(bad), metadata={"swin_convert.spec": spec_text})
+    _refused(bad, "swin_convert.spec")
+
+
+@pytest.mark.parametrize("config", [{"model_type": "swin", "window_size": "abc"},
+                                    {"model_type": "swin", "window_size": [None, 7]},
+                                    {"model_type": "swin", "image_size": 224, "window_size": [[None]]},
+                                    {"architecture": "swin_tiny", "model_args": {"window_size": ["x"]}},
+                                    {"architecture": "swin_tiny", "model_args": [1, 2]},
+                                    {"architecture": 7}])
+def test_bad_config_geometry_is_one_line(tmp_path, timm_src, config):
+    import json
+    import shutil
+    folder = tmp_path / "f"
+    folder.mkdir()
+    shutil.copy(timm_src, folder / "model.safetensors")
+    (folder / "config.json").write_text(json.dumps(config))
+    _refused(folder, "config.json")
+    if config.get("window_size") == "abc":
+        assert_clean_error(run_cli("inspect", folder), 1, "config.json")

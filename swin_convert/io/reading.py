@@ -54,7 +54,7 @@ def open_raw(path: str | Path, *, ema: bool | None = None) -> RawCheckpoint:
         return RawCheckpoint(wfile, "safetensors", tensors, metadata, config)
     raw = RawCheckpoint(wfile, "pth", {}, {}, config)
     state = _unwrap(_load_pth(wfile), raw.notes, ema)
-    raw.tensors = {k: v for k, v in state.items() if isinstance(v, (FileSlice, TorchSource))}
+    raw.tensors = {k: v for k, v in state.items() if isinstance(k, str) and isinstance(v, (FileSlice, TorchSource))}
     if not raw.tensors:
         raise BadInputError(f"'{wfile}' holds no tensors.", "Is this a model checkpoint?")
     return raw
