@@ -134,15 +134,9 @@ def _remote_inspect(source, layout: str, *, img_size=None, window=None, pretrain
 
 
 def push(folder: str | Path, repo_id: str, **kw):
-    """Upload an output folder in one commit; the card's usage snippet gets the repo id."""
-    from .core.card import fill_card_repo_id
+    """Upload an output folder in one commit; the uploaded card's usage snippet gets the repo id
+    (the folder itself is left as it is, whether the push succeeds or not)."""
     from .io.hub import push_folder
-    readme = Path(folder) / "README.md"
-    if readme.is_file():
-        text = readme.read_text()
-        filled = fill_card_repo_id(text, repo_id)
-        if filled != text:
-            readme.write_text(filled)
     return push_folder(Path(folder), repo_id, **kw)
 
 
