@@ -252,3 +252,68 @@ def test_bad_config_geometry_is_one_line(tmp_path, timm_src, config):
     _refused(folder, "config.json")
     if config.get("window_size") == "abc":
         assert_clean_error(run_cli("inspect", folder), 1, "config.json")
+
+
+# --- CLI: usage errors, signals ------------------------------------------------------------------
+@pytest.mark.parametrize("args,fragment", [(["inspect", "x", "--format", "bogus"], "--format"),
+                                           (["remap", "auto", "timm", "x"], "--output"),
+                                           (["inspect", "--bogus"], "--bogus"),
+                                           (["upscale", "x", "-o", "y", "--res", "abc"], "--res"),
+                                           (["remap"], "FROM")])
+def test_usage_errors_are_one_line_exit_2(args, fragment):
+    result = run_cli(*args)
+    assert_clean_error(result, 2, fragment)
+    assert "Hint:" in result.stderr and "╭" not in result.stderr
+
+
+def test_help_still_works():
+    assert run_cli("--help").returncode == 0
+    assert run_cli("remap", "--help").returncode == 0
+
+
+@pytest.fixture(scope="module")
+def big_official(tmp_path_factory):
+    """A 100 MB official checkpoint (Swin-T shapes, random), so that a write takes a while."""
+    import numpy as np
+
+    from swin_convert.api import save
+    from swin_convert.core.checkpoint import CanonicalCheckpoint
+    from swin_convert.core.tensors import ArraySource
+    from swin_convert.families.swin.shapes import canonical_shapes
+    from swin_convert.families.swin.spec import SwinSpec
+    spec = SwinSpec(version=1, embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24), window_size=(7,) * 4,
+                    img_size=224).validate()
+    rng = np.random.default_rng(0)
+    tensors = {k: ArraySource(rng.standard_normal(s, dtype=np.float32)) for k, s in canonical_shapes(spec).items()}
+    path = tmp_path_factory.mktemp("big") / "swin_t.safetensors"
+    save(CanonicalCheckpoint(spec, tensors, source="test", source_layout="official"), "official", path)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors", ""])
+def test_sigterm_while_writing_leaves_nothing(tmp_path, big_official, suffix):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    for attempt in range(3):
+        out = tmp_path / f"try{attempt}" / f"out{suffix}"
+        proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "remap", "official", "timm", str(big_official),
+                                 "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            parent = out.parent
+            if parent.exists() and any(p.name.startswith(f".{out.name}.") for p in parent.iterdir()):
+                proc.send_signal(signal.SIGTERM)
+                break
+            time.sleep(0.002)
+        _, err = proc.communicate(timeout=120)
+        if proc.returncode == 0:
+            continue           # finished before the signal landed: try again
+        assert proc.returncode == 143, err
+        assert "Traceback" not in err
+        assert not out.parent.exists() or not os.listdir(out.parent), os.listdir(out.parent)
+        return
+    pytest.skip("the write finished before SIGTERM could land")

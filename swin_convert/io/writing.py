@@ -147,25 +147,26 @@ def _atomic_file(out: Path):
     whole file at close (auto_da_alloc), doubling the time of a large write.
     """
     created = _make_parents(out.parent)
-    for _ in range(100):
-        tmp = _temp_name(out, ".tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
-            break
-        except FileExistsError:
-            continue
-    else:
-        raise FileExistsError(17, "Could not create a temporary file", str(out.parent))
-    done = False
-    try:
+    made, done = None, False
+    try:    # from before the temp file exists: a signal landing right after its creation still cleans up
+        for _ in range(100):
+            made = tmp = _temp_name(out, ".tmp")
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+                break
+            except FileExistsError:
+                made = None
+        else:
+            raise FileExistsError(17, "Could not create a temporary file", str(out.parent))
         with os.fdopen(fd, "wb") as f:
             yield f
         os.replace(tmp, out)
         done = True
     finally:
         if not done:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            if made is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(made)
             _remove_created(created)
 
 
