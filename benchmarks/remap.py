@@ -53,17 +53,24 @@ def run(work: Path, repeat: int) -> None:
         ("cp .safetensors", ["cp", str(st), str(work / "copy.safetensors")]),
         ("swin-convert remap official timm  .safetensors -> folder", CLI + ["remap", "official", "timm", str(st),
                                                                            "-o", str(work / "o2"), "--overwrite"]),
+        ("swin-convert remap official timm  .safetensors -> file", CLI + ["remap", "official", "timm", str(st),
+                                                                         "-o", str(work / "o3.safetensors"),
+                                                                         "--overwrite"]),
+        ("swin-convert remap official timm  .pth -> file", CLI + ["remap", "official", "timm", str(pth), "-o",
+                                                                 str(work / "o4.safetensors"), "--overwrite"]),
     ]
     rows = []
     for name, cmd in cases:
         runs = [measure(cmd) for _ in range(repeat)]
         rows.append((name, statistics.median(r[0] for r in runs), max(r[1] for r in runs)))
-    base, timm_s, ours_pth, cp_s, ours_st = (r[1] for r in rows)
+    base, timm_s, ours_pth, cp_s, ours_st, ours_st_file, ours_pth_file = (r[1] for r in rows)
     print(f"Swin-L 384 w12, 21841 classes: {size_mb:.0f} MB fp32; median of {repeat} run(s); page cache warm\n")
     print(table(rows, base, size_mb))
     print(f"\n.pth remap / torch.load+save_file = {ours_pth / base:.2f}  (target <= 1.0)")
     print(f"timm path / .pth remap            = {timm_s / ours_pth:.2f}  (target >= 3)")
     print(f"safetensors remap / cp            = {ours_st / cp_s:.2f}  (target <= 2)")
+    print(f".safetensors -> file / cp         = {ours_st_file / cp_s:.2f}  (target <= 2)")
+    print(f".pth -> file / cp                 = {ours_pth_file / cp_s:.2f}  (target <= 2)")
     print(f"peak RSS / file size (.pth, .st)  = {rows[2][2] / size_mb:.2f}, {rows[4][2] / size_mb:.2f}  (target <= 0.5)")
 
 

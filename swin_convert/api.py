@@ -122,7 +122,16 @@ def _remote_inspect(source, layout: str, *, img_size=None, window=None, pretrain
     header = remote_safetensors_header(str(source), revision=revision, token=token)
     if header is None:
         return None
-    tensors = {k: RemoteTensor(v["dtype"], tuple(v["shape"])) for k, v in header["tensors"].items()}
+    from .core.tensors import DTYPES
+    from .errors import BadInputError
+    tensors = {}
+    for k, v in header["tensors"].items():
+        shape = v.get("shape")
+        if (v.get("dtype") not in DTYPES or not isinstance(shape, (list, tuple))
+                or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+            raise BadInputError(f"The safetensors header of '{header['repo_id']}/{header['filename']}' has a "
+                                f"malformed entry for '{str(k)[:100]}'.", "Report it to the repo owner.")
+        tensors[k] = RemoteTensor(v["dtype"], tuple(shape))
     raw = RawCheckpoint(Path(header["filename"]), "safetensors", tensors, header.get("metadata") or {},
                         header.get("config"), notes=["read the remote safetensors header only (no download)"])
     ckpt = read_checkpoint(raw, layout, flags(img_size, window, pretrained_window, num_heads, **family_flags),
@@ -135,15 +144,9 @@ def _remote_inspect(source, layout: str, *, img_size=None, window=None, pretrain
 
 
 def push(folder: str | Path, repo_id: str, **kw):
-    """Upload an output folder in one commit; the card's usage snippet gets the repo id."""
-    from .core.card import fill_card_repo_id
+    """Upload an output folder in one commit; the uploaded card's usage snippet gets the repo id
+    (the folder itself is left as it is, whether the push succeeds or not)."""
     from .io.hub import push_folder
-    readme = Path(folder) / "README.md"
-    if readme.is_file():
-        text = readme.read_text()
-        filled = fill_card_repo_id(text, repo_id)
-        if filled != text:
-            readme.write_text(filled)
     return push_folder(Path(folder), repo_id, **kw)
 
 

@@ -70,3 +70,58 @@ def test_missing_repo_is_one_line(hub):
     server, env = hub
     result = run_cli("remap", "auto", "timm", "org/nope", "-o", "x", env=env)
     assert result.returncode == 1 and result.stderr.startswith("Error: ") and "Traceback" not in result.stderr
+
+
+def _card_folder(tmp_path):
+    folder, _ = save_source("hf", small_spec(1), tmp_path / "pushsrc")
+    from swin_convert.core.card import REPO_PLACEHOLDER
+    (folder / "README.md").write_text(f"---\nlibrary_name: transformers\n---\nload {REPO_PLACEHOLDER}\n")
+    return folder
+
+
+@pytest.mark.parametrize("case", ["bad id", "offline", "unreachable", "no token"])
+def test_failed_push_leaves_the_folder_untouched(tmp_path, case):
+    folder = _card_folder(tmp_path)
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.iterdir()}
+    env = {"HF_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "0", "HF_TOKEN": TOKEN,
+           "HF_ENDPOINT": "http://127.0.0.1:9", "SWIN_CONVERT_HUB_TIMEOUT": "3"}
+    repo = "me/x"
+    if case == "bad id":
+        repo = "not a repo id!"
+    elif case == "offline":
+        env["HF_HUB_OFFLINE"] = "1"
+    elif case == "no token":
+        env["HF_TOKEN"] = ""
+    result = run_cli("push", folder, repo, env=env)
+    assert result.returncode != 0 and result.stderr.startswith("Error: ") and "Traceback" not in result.stderr
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.iterdir()} == before
+
+
+def test_push_uploads_the_filled_card_but_keeps_the_local_one(hub, tmp_path):
+    server, env = hub
+    folder = _card_folder(tmp_path)
+    local = (folder / "README.md").read_bytes()
+    result = run_cli("push", folder, "me/filled", env=env)
+    assert result.returncode == 0, result.stderr
+    assert b"load me/filled" in server.files("me/filled")["README.md"]
+    assert (folder / "README.md").read_bytes() == local
+
+
+def test_push_to_a_silent_endpoint_times_out(tmp_path):
+    import socket
+    import time
+    folder = _card_folder(tmp_path)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)          # accepts connections (kernel backlog) and never answers
+    try:
+        env = {"HF_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "0", "HF_TOKEN": TOKEN,
+               "HF_ENDPOINT": f"http://127.0.0.1:{listener.getsockname()[1]}", "SWIN_CONVERT_HUB_TIMEOUT": "2"}
+        start = time.monotonic()
+        result = run_cli("push", folder, "me/x", env=env)
+        took = time.monotonic() - start
+    finally:
+        listener.close()
+    assert result.returncode == 1 and result.stderr.startswith("Error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    assert took < 120, took

@@ -5,25 +5,77 @@ Nothing heavy is imported at start-up (no torch): `swin-convert --help` stays in
 from __future__ import annotations
 
 import os
+import signal
 import sys
+
+import typer
 
 from . import app as _commands  # noqa: F401  (registers inspect, remap, upscale, push)
 from . import check_cmd as _check  # noqa: F401  (registers check)
-from .common import app
+from .common import app, on_sigterm, render_error
+
+
+def _usage_error_types() -> tuple:
+    """Usage-error base classes of typer (0.2x vendors click as typer._click) and of click."""
+    found = [t for t in (getattr(typer, "TyperException", None),) if isinstance(t, type)]
+    try:
+        import click
+        found.append(click.ClickException)
+    except ImportError:
+        pass
+    return tuple(found)
+
+
+def _abort_types() -> tuple:
+    found = [typer.Abort]
+    try:
+        import click
+        found.append(click.exceptions.Abort)
+    except ImportError:
+        pass
+    return tuple(found)
+
+
+def _run(args=None) -> int:
+    """The app without click's standalone handling: its usage errors go through render_error."""
+    try:
+        rv = app(args=args, standalone_mode=False)
+    except _abort_types():
+        render_error("Aborted.")
+        return 130
+    except _usage_error_types() as e:
+        if type(e).__name__ == "NoArgsIsHelpError":   # bare `swin-convert` / `swin-convert remap`: the help
+            e.show()
+            return 2
+        ctx = getattr(e, "ctx", None)
+        cmd = ctx.command_path if ctx is not None else "swin-convert"
+        message = e.format_message() if hasattr(e, "format_message") else str(e)
+        render_error(message, f"Run '{cmd} --help' for the options.")
+        return int(getattr(e, "exit_code", 2) or 2)
+    return rv if isinstance(rv, int) else 0
 
 
 def main() -> None:
+    if threading_main():
+        signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        app()
+        code = _run()
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        if "torch" not in sys.modules:
-            raise
-        # Every output is complete and renamed into place by now. Tearing torch down costs
-        # about a second and a ~180 MB RSS spike (CUDA wheels) for nothing: skip it.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+    except KeyboardInterrupt as e:   # outside any command's errors() (start-up, option parsing)
+        code = getattr(e, "exit_code", 130)
+    if "torch" not in sys.modules:
+        sys.exit(code)
+    # Every output is complete and renamed into place by now. Tearing torch down costs
+    # about a second and a ~180 MB RSS spike (CUDA wheels) for nothing: skip it.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def threading_main() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()
 
 
 __all__ = ["app", "main"]

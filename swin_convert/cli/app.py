@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import SwinConvertError
+from ..errors import SwinConvertError, UsageError
 from .common import (EmaOpt, FROM_NAMES, FormatOpt, HeadsOpt, ImgSizeOpt, KeepOtherOpt, LAYOUT_NAMES, NumHeadsOpt,
                      OutOpt, OverwriteOpt, PretrainedOpt, PushOpt, RevisionOpt, SourceArg, SplitOpt, SrcWindowOpt,
                      TokenOpt, app, console, errors, family_flags, warn_token)
@@ -24,6 +24,8 @@ def inspect(source: SourceArg,
     CSWin: stripes per stage), size and what was assumed."""
     warn_token(token)
     with errors():
+        if fmt not in ("human", "json"):
+            raise UsageError(f"Unknown --format '{fmt}'.", "Use human or json.")
         from .. import api
         from .render import render_inspect
         report = api.inspect(source, from_layout, img_size=img_size, window=src_window,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -86,6 +87,26 @@ def download_bar(label: str, total, initial: int):
         yield lambda n: bar.advance(task, n)
 
 
+def render_error(message: str, hint: str | None = None) -> None:
+    """The one renderer of every error: `Error: <message>` and an optional `Hint:` line on stderr."""
+    from rich.markup import escape
+    err = console(stderr=True)
+    err.print(f"[bold red]Error:[/] {escape(' '.join(message.split()))}", markup=True)
+    if hint:
+        err.print(f"[dim]Hint:[/] {escape(' '.join(hint.split()))}", markup=True)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so every `finally` (temp files, created folders) runs."""
+
+    exit_code = 143
+
+
+def on_sigterm(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)    # a second SIGTERM kills at once
+    raise Terminated()
+
+
 @contextlib.contextmanager
 def errors():
     """User mistakes: one `Error:` line plus a hint on stderr, no traceback (SWIN_CONVERT_DEBUG=1 shows it)."""
@@ -96,16 +117,13 @@ def errors():
     except (SwinConvertError, OSError) as e:
         if os.environ.get("SWIN_CONVERT_DEBUG"):
             raise
-        err = console(stderr=True)
         if isinstance(e, SwinConvertError):
-            err.print(f"[bold red]Error:[/] {e.message}", markup=True)
-            if e.hint:
-                err.print(f"[dim]Hint:[/] {e.hint}", markup=True)
+            render_error(e.message, e.hint)
             raise typer.Exit(e.exit_code) from None
-        err.print(f"[bold red]Error:[/] {e.strerror or e}{f': {e.filename}' if e.filename else ''}.", markup=True)
+        render_error(f"{e.strerror or e}{f': {e.filename}' if e.filename else ''}.")
         raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as e:
+        raise typer.Exit(getattr(e, "exit_code", 130)) from None
 
 
 def warn_token(token: Optional[str]) -> None:

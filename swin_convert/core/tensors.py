@@ -257,7 +257,13 @@ def to_numpy(source) -> np.ndarray:
 # safetensors files
 # ----------------------------------------------------------------------------------------
 def read_safetensors_header(path: str | Path) -> tuple[dict, dict[str, FileSlice]]:
-    """Validate a safetensors header and return (metadata, {name: FileSlice}) without reading data."""
+    """Validate a safetensors header and return (metadata, {name: FileSlice}) without reading data.
+
+    As strict as the safetensors library: every entry is exactly ``dtype`` (a known name),
+    ``shape`` (non-negative integers, not booleans) and ``data_offsets`` (two integers inside
+    the file); anything else (floats, huge or nested values, 100,000-deep JSON) is refused as
+    malformed rather than failing later.
+    """
     path = str(path)
     size = os.path.getsize(path)
     with open(path, "rb") as f:
@@ -267,49 +273,97 @@ def read_safetensors_header(path: str | Path) -> tuple[dict, dict[str, FileSlice
         (n,) = struct.unpack("<Q", head)
         if n > MAX_HEADER or 8 + n > size:
             raise _bad(path, "has a corrupt header length (truncated or not safetensors)")
-        try:
-            header = json.loads(f.read(n))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise _bad(path, "has a header that is not valid JSON") from None
-    if not isinstance(header, dict):
-        raise _bad(path, "has a header that is not a JSON object")
-    metadata = header.pop("__metadata__", None) or {}
-    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise _bad(path, "has __metadata__ that is not a string-to-string map")
-    sources = {name: _header_entry(path, name, entry, 8 + n) for name, entry in header.items()}
-    _check_extents(path, sources, 8 + n, size)
+        header = parse_header_json(f.read(n), path)
+    metadata, sources = header_sources(header, path, 8 + n, size)
     return metadata, sources
 
 
-def _header_entry(path: str, name: str, entry, data_start: int) -> FileSlice:
+def parse_header_json(blob: bytes, path: str) -> dict:
+    """The header's JSON object (numbers kept exact; nesting, NaN and huge numbers refused)."""
     try:
-        dtype, shape, (begin, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
-        ok = dtype in DTYPES and all(isinstance(d, int) and d >= 0 for d in shape) and 0 <= begin <= end
-    except (KeyError, TypeError, ValueError):
-        ok = False
+        header = json.loads(blob, parse_float=_no_float, parse_constant=_no_float, parse_int=_bounded_int,
+                            object_pairs_hook=_unique_keys)
+    except _HeaderValueError as e:
+        raise _bad(path, f"has a header with {e}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError):
+        raise _bad(path, "has a header that is not valid JSON") from None
+    if not isinstance(header, dict):
+        raise _bad(path, "has a header that is not a JSON object")
+    return header
+
+
+def header_sources(header: dict, path: str, data_start: int, size: int) -> tuple[dict, dict[str, FileSlice]]:
+    """Check every entry of a parsed header; (metadata, {name: FileSlice})."""
+    header = dict(header)
+    metadata = header.pop("__metadata__", {})
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise _bad(path, "has __metadata__ that is not a string-to-string map")
+    sources = {}
+    for name, entry in header.items():
+        dtype, shape, begin, end = _header_entry(path, name, entry)
+        if data_start + end > size:
+            raise _bad(path, f"is truncated: its header needs {data_start + end} bytes, the file has {size}")
+        sources[name] = FileSlice(path, data_start + begin, dtype, shape)
+    _check_extents(path, header, data_start)
+    return metadata, sources
+
+
+class _HeaderValueError(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list) -> dict:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise _HeaderValueError("a name given twice")
+    return out
+
+
+def _no_float(text: str):
+    raise _HeaderValueError(f"a non-integer number ({text[:20]})")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > 20:
+        raise _HeaderValueError(f"an integer of {len(text)} digits")
+    return int(text)
+
+
+def _is_uint(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2 ** 63
+
+
+def _header_entry(path: str, name: str, entry) -> tuple[str, tuple[int, ...], int, int]:
+    ok = (isinstance(entry, dict) and {"dtype", "shape", "data_offsets"} <= set(entry)
+          and isinstance(entry["dtype"], str) and entry["dtype"] in DTYPES
+          and isinstance(entry["shape"], list) and len(entry["shape"]) <= 64
+          and all(_is_uint(d) for d in entry["shape"])
+          and isinstance(entry["data_offsets"], list) and len(entry["data_offsets"]) == 2
+          and all(_is_uint(o) for o in entry["data_offsets"])
+          and entry["data_offsets"][0] <= entry["data_offsets"][1])
     if not ok:
-        raise _bad(path, f"has a malformed header entry for '{name}'")
-    src = FileSlice(path, data_start + begin, dtype, tuple(shape))
-    if end - begin != src.nbytes:
-        raise _bad(path, f"declares {end - begin} bytes for '{name}' but its shape needs {src.nbytes}")
-    return src
+        raise _bad(path, f"has a malformed header entry for '{name[:100]}'")
+    dtype, shape, (begin, end) = entry["dtype"], tuple(entry["shape"]), entry["data_offsets"]
+    nbytes = _numel(shape) * DTYPES[dtype][0]
+    if end - begin != nbytes:
+        raise _bad(path, f"declares {end - begin} bytes for '{name[:100]}' but its shape needs {nbytes}")
+    return dtype, shape, begin, end
 
 
-def _check_extents(path: str, sources: dict[str, FileSlice], data_start: int, size: int) -> None:
-    spans = sorted((s.offset, s.offset + s.nbytes) for s in sources.values())
+def _check_extents(path: str, header: dict, data_start: int) -> None:
+    spans = sorted(tuple(e["data_offsets"]) for e in header.values())
     for (_, a_end), (b_begin, _) in zip(spans, spans[1:]):
         if b_begin < a_end:
             raise _bad(path, "has overlapping tensors in its header")
-    if spans and spans[-1][1] > size:
-        raise _bad(path, f"is truncated: its header needs {spans[-1][1]} bytes, the file has {size}")
-
-
 def _bad(path: str, what: str) -> BadInputError:
     return BadInputError(f"'{path}' {what}.", "Check the file (it may be truncated or corrupt) and download it again.")
 
 
-def write_safetensors(path: str | Path, tensors: Iterable[tuple[str, object]], metadata: dict[str, str]) -> None:
-    """Stream ``(name, source)`` pairs into a safetensors file (caller handles atomicity)."""
+def write_safetensors(path, tensors: Iterable[tuple[str, object]], metadata: dict[str, str]) -> None:
+    """Stream ``(name, source)`` pairs into a safetensors file, a path or an open binary file
+    (the caller handles atomicity)."""
     items = list(tensors)
     header, offset = {}, 0
     for name, src in items:
@@ -318,7 +372,15 @@ def write_safetensors(path: str | Path, tensors: Iterable[tuple[str, object]], m
     header = {"__metadata__": {str(k): str(v) for k, v in metadata.items()}, **header}
     blob = json.dumps(header, separators=(",", ":")).encode()
     blob += b" " * (-len(blob) % 8)  # align the data section like safetensors does
+    if hasattr(path, "write"):        # an open binary file (the atomic writer's temp file)
+        _write_all(path, blob, items)
+        return
     with open(path, "wb") as out:
-        out.write(struct.pack("<Q", len(blob)) + blob)
-        for _, src in items:
-            src.write_to(out)
+        _write_all(out, blob, items)
+
+
+def _write_all(out, blob: bytes, items) -> None:
+    out.write(struct.pack("<Q", len(blob)) + blob)
+    for _, src in items:
+        src.write_to(out)
+    out.flush()

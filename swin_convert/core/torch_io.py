@@ -47,19 +47,35 @@ def to_torch(source) -> torch.Tensor:
 def load_pth(path: str | Path) -> dict:
     """torch.load with weights_only=True (never runs pickled code), memory-mapped when possible."""
     path = str(path)
-    if not zipfile.is_zipfile(path):
+    is_zip = _is_zipfile(path)
+    if not is_zip:
         _check_legacy_pickle(path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=is_zip)
     except pickle.UnpicklingError as e:
         found = re.search(r"GLOBAL ([\w.]+)", str(e))
         what = f" (it references {found.group(1)})" if found else ""
         raise BadInputError(f"'{path}' contains pickled objects that are not plain weights{what}; refusing to load it.",
                             "Only load checkpoints from sources you trust; re-save it as safetensors.") from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
+    except MemoryError:
+        raise BadInputError(f"'{path}' asks for more memory than this machine has while loading.",
+                            "The file is corrupt or was crafted; download it again from a source you trust.") from None
+    except Exception as e:  # whatever torch's reader raises on a damaged file (RuntimeError, KeyError...)
         raise BadInputError(f"'{path}' cannot be read as a PyTorch checkpoint ({type(e).__name__}: "
-                            f"{str(e).splitlines()[0][:120] if str(e) else 'no detail'}).",
+                            f"{_first_line(e)}).",
                             "The file may be truncated or not a checkpoint; download it again.") from None
+
+
+def _is_zipfile(path: str) -> bool:
+    try:
+        return zipfile.is_zipfile(path)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+        return True    # zip-like but damaged: torch.load's reader says what is wrong
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:120] if text else "no detail"
 
 
 def _check_legacy_pickle(path: str) -> None:
@@ -70,12 +86,15 @@ def _check_legacy_pickle(path: str) -> None:
                             "Pass a .safetensors, .pth/.pt/.bin file or a folder holding one.")
 
 
-def as_sources(obj):
+def as_sources(obj, _depth: int = 0):
     """``obj`` with every tensor wrapped as a TorchSource (dicts walked, other values kept)."""
     if isinstance(obj, torch.Tensor):
         return TorchSource(obj)
     if isinstance(obj, dict):
-        return {k: as_sources(v) for k, v in obj.items()}
+        if _depth > 64:
+            raise BadInputError("The checkpoint nests dictionaries more than 64 deep; it is not a state dict.",
+                                "The file is corrupt or was crafted; download it again from a source you trust.")
+        return {k: as_sources(v, _depth + 1) for k, v in obj.items()}
     return obj
 
 

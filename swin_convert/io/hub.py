@@ -371,7 +371,42 @@ def _api(token):
 
     from .._version import __version__
 
+    _install_request_timeout()
     return HfApi(token=token, library_name=LIBRARY_NAME, library_version=__version__)
+
+
+def request_timeout() -> float:
+    """Seconds a Hub request may wait for the server (SWIN_CONVERT_HUB_TIMEOUT, default 60)."""
+    try:
+        value = float(os.environ.get("SWIN_CONVERT_HUB_TIMEOUT", "") or 60)
+    except ValueError:
+        value = 60.0
+    return value if value > 0 else 60.0
+
+
+def _install_request_timeout() -> None:
+    """huggingface_hub's shared client has no timeout (an endpoint that accepts and never answers
+    hangs create_repo/create_commit for ever); give it one, unless the user set their own factory.
+    Downloads keep their own HF_HUB_DOWNLOAD_TIMEOUT / HF_HUB_ETAG_TIMEOUT."""
+    try:
+        from huggingface_hub import set_client_factory
+        from huggingface_hub.utils import _http
+    except ImportError:
+        return
+    current = getattr(_http, "_GLOBAL_CLIENT_FACTORY", None)
+    if current is None or getattr(current, "_swin_convert", False) or current is not _http.default_client_factory:
+        return
+    timeout = request_timeout()
+
+    def factory():
+        client = _http.default_client_factory()
+        try:
+            client.timeout = type(client.timeout)(timeout, connect=min(timeout, 20.0))
+        except (AttributeError, TypeError):
+            pass
+        return client
+    factory._swin_convert = True
+    set_client_factory(factory)
 
 
 def _endpoint() -> str:
@@ -824,9 +859,18 @@ def _commit(api, folder: Path, repo_id: str, files: tuple[str, ...], *, revision
     """All files in one commit, so a reader never sees half a checkpoint."""
     from huggingface_hub import CommitOperationAdd
 
-    operations = [CommitOperationAdd(path_in_repo=f, path_or_fileobj=str(folder / f)) for f in files]
+    operations = [CommitOperationAdd(path_in_repo=f, path_or_fileobj=_upload_body(folder, f, repo_id)) for f in files]
     return api.create_commit(repo_id, operations, commit_message=message or DEFAULT_COMMIT_MESSAGE,
                              commit_description=description, revision=revision, create_pr=create_pr)
+
+
+def _upload_body(folder: Path, name: str, repo_id: str):
+    """The file's path; the card as bytes with the repo id filled in (the folder is never edited)."""
+    if name != "README.md":
+        return str(folder / name)
+    from ..core.card import fill_card_repo_id
+    text = (folder / name).read_text(encoding="utf-8")
+    return fill_card_repo_id(text, repo_id).encode("utf-8")
 
 
 def _folder_files(folder: Path) -> list[str]:

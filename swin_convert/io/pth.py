@@ -10,7 +10,14 @@ at near-constant memory (``torch.load(mmap=True)`` maps every page it touches).
 
 Anything outside that narrow format (another global, a non-contiguous view, big-endian
 data, a legacy non-zip file) raises :class:`Unsupported`; the caller then falls back to
-``torch.load(weights_only=True)``, which applies torch's own safety rules.
+``torch.load(weights_only=True)``, which applies torch's own safety rules. A file that is
+inside the format but wrong (a negative storage offset, a tensor past its storage, nesting
+deeper than any checkpoint) raises :class:`~swin_convert.errors.BadInputError`.
+
+Memory stays in proportion to the file: the pickle is read by Python's pure-Python
+unpickler, whose memo is a dict (the C unpickler sizes its memo array by the largest index
+a ``LONG_BINPUT`` names, so a 139-byte file could ask for gigabytes), and ``data.pkl`` may
+not expand to more than a bounded multiple of its stored size.
 """
 from __future__ import annotations
 
@@ -21,6 +28,10 @@ import zipfile
 from dataclasses import dataclass
 
 from ..core.tensors import DTYPES, FileSlice
+from ..errors import BadInputError
+
+MAX_DEPTH = 64            # containers nested deeper than this are not a checkpoint
+MAX_PICKLE_RATIO = 50     # a compressed data.pkl may expand at most this much
 
 _STORAGE_DTYPES = {
     "FloatStorage": "F32", "DoubleStorage": "F64", "HalfStorage": "F16", "BFloat16Storage": "BF16",
@@ -31,6 +42,15 @@ _STORAGE_DTYPES = {
 
 class Unsupported(Exception):
     """The file is outside what this reader handles; use torch.load(weights_only=True)."""
+
+
+def _malformed(path: str, what: str) -> BadInputError:
+    return BadInputError(f"'{path}' is a malformed PyTorch checkpoint: {what}.",
+                         "The file is corrupt or was crafted; download it again from a source you trust.")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 @dataclass(frozen=True)
@@ -45,6 +65,11 @@ class _StorageType:
 
 
 def _rebuild_tensor(storage, offset, size, stride, *_):
+    if not (isinstance(size, (tuple, list)) and isinstance(stride, (tuple, list)) and len(size) == len(stride)
+            and all(_is_int(v) for v in (offset, *size, *stride))):
+        raise Unsupported("tensor with non-integer offset, size or stride")
+    if offset < 0 or any(v < 0 for v in (*size, *stride)):
+        raise _Negative()
     size, stride = tuple(size), tuple(stride)
     expected, step = [], 1
     for dim in reversed(size):
@@ -59,6 +84,10 @@ def _rebuild_parameter(data, *_):
     return data
 
 
+class _Negative(Exception):
+    """A negative storage offset, size or stride (torch.load refuses these too)."""
+
+
 _ALLOWED = {
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
@@ -66,7 +95,7 @@ _ALLOWED = {
 }
 
 
-class _Unpickler(pickle.Unpickler):
+class _Unpickler(pickle._Unpickler):   # the pure-Python one: a dict memo, no index-sized array
     def __init__(self, file, prefix: str):
         super().__init__(file)
         self.prefix = prefix
@@ -86,7 +115,16 @@ class _Unpickler(pickle.Unpickler):
 
 
 def read_pth(path: str) -> dict:
-    """The unpickled object with tensors replaced by FileSlices (raises Unsupported)."""
+    """The unpickled object with tensors replaced by FileSlices (raises Unsupported or BadInputError)."""
+    try:
+        return _read_pth(path)
+    except (Unsupported, BadInputError):
+        raise
+    except Exception as e:   # a damaged zip (bad CRC, odd names...): torch.load reports it properly
+        raise Unsupported(f"{type(e).__name__}: {e}") from None
+
+
+def _read_pth(path: str) -> dict:
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
@@ -99,22 +137,29 @@ def read_pth(path: str) -> dict:
         prefix = pkl[: -len("data.pkl")]
         if prefix + "byteorder" in names and zf.read(prefix + "byteorder").strip() != b"little":
             raise Unsupported("big-endian checkpoint")
-        with zf.open(pkl) as f:
-            try:
+        info = zf.getinfo(pkl)
+        if info.flag_bits & 0x1:
+            raise _malformed(path, "its data.pkl is encrypted")
+        if info.compress_type != zipfile.ZIP_STORED and info.file_size > MAX_PICKLE_RATIO * max(info.compress_size, 1024):
+            raise _malformed(path, f"its data.pkl expands {info.compress_size} bytes to {info.file_size}")
+        try:
+            with zf.open(pkl) as f:
                 obj = _Unpickler(f, prefix).load()
-            except Unsupported:
-                raise
-            except Exception as e:  # a malformed pickle: torch.load reports it properly
-                raise Unsupported(f"{type(e).__name__}: {e}") from None
+        except (Unsupported, BadInputError):
+            raise
+        except _Negative:
+            raise _malformed(path, "a tensor has a negative storage offset, size or stride") from None
+        except Exception as e:  # a malformed pickle: torch.load reports it properly
+            raise Unsupported(f"{type(e).__name__}: {e}") from None
         offsets = {i.filename: i for i in zf.infolist()}
         with open(path, "rb") as raw:
-            return _materialise(obj, lambda key: _member_start(raw, offsets, prefix + "data/" + key), path)
+            return _Materialiser(lambda key: _member_start(raw, offsets, prefix + "data/" + key), path).walk(obj)
 
 
-def _member_start(raw, infos: dict, name: str) -> int:
+def _member_start(raw, infos: dict, name: str) -> tuple[int, int]:
     info = infos.get(name)
-    if info is None or info.compress_type != zipfile.ZIP_STORED:
-        raise Unsupported(f"storage {name} missing or compressed")
+    if info is None or info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+        raise Unsupported(f"storage {name} missing, compressed or encrypted")
     raw.seek(info.header_offset)
     header = raw.read(30)
     if header[:4] != b"PK\x03\x04":
@@ -123,16 +168,41 @@ def _member_start(raw, infos: dict, name: str) -> int:
     return info.header_offset + 30 + name_len + extra_len, info.file_size
 
 
-def _materialise(obj, start_of, path: str):
-    if isinstance(obj, tuple) and len(obj) == 4 and obj[0] == "tensor" and isinstance(obj[1], _Storage):
-        _, storage, offset, size = obj
-        start, length = start_of(storage.key)
-        src = FileSlice(path, start + offset * DTYPES[storage.dtype][0], storage.dtype, size)
-        if src.offset + src.nbytes > start + length:
-            raise Unsupported("tensor extends past its storage")
-        return src
-    if isinstance(obj, dict):
-        return {k: _materialise(v, start_of, path) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_materialise(v, start_of, path) for v in obj)
-    return obj
+class _Materialiser:
+    """Replace recorded tensors by FileSlices; shared objects are walked once, cycles and
+    absurd nesting are refused (so time and memory follow the pickle's size)."""
+
+    def __init__(self, start_of, path: str):
+        self.start_of, self.path = start_of, path
+        self.done: dict[int, object] = {}
+        self.active: set[int] = set()
+
+    def walk(self, obj, depth: int = 0):
+        if not isinstance(obj, (dict, list, tuple)):
+            return obj
+        key = id(obj)
+        if key in self.done:
+            return self.done[key]
+        if key in self.active:
+            raise _malformed(self.path, "a container holds itself")
+        if depth > MAX_DEPTH:
+            raise _malformed(self.path, f"containers are nested more than {MAX_DEPTH} deep")
+        self.active.add(key)
+        try:
+            out = self._walk(obj, depth)
+        finally:
+            self.active.discard(key)
+        self.done[key] = out
+        return out
+
+    def _walk(self, obj, depth: int):
+        if isinstance(obj, tuple) and len(obj) == 4 and obj[0] == "tensor" and isinstance(obj[1], _Storage):
+            _, storage, offset, size = obj
+            start, length = self.start_of(storage.key)
+            src = FileSlice(self.path, start + offset * DTYPES[storage.dtype][0], storage.dtype, size)
+            if src.offset + src.nbytes > start + length:
+                raise _malformed(self.path, f"a tensor extends past the end of its storage '{storage.key}'")
+            return src
+        if isinstance(obj, dict):
+            return {k: self.walk(v, depth + 1) for k, v in obj.items()}
+        return type(obj)(self.walk(v, depth + 1) for v in obj)

@@ -57,7 +57,7 @@ def open_raw(path: str | Path, ema: bool | None = None) -> RawCheckpoint:
     if isinstance(meta, dict):   # OpenMMLab's container; ours records the spec there
         raw.metadata.update({k: v for k, v in meta.items() if isinstance(v, str) and k.startswith("swin_convert.")})
     state = _unwrap(obj, raw.notes, ema)
-    raw.tensors = {k: v for k, v in state.items() if isinstance(v, (FileSlice, TorchSource))}
+    raw.tensors = {k: v for k, v in state.items() if isinstance(k, str) and isinstance(v, (FileSlice, TorchSource))}
     if not raw.tensors:
         raise BadInputError(f"'{wfile}' holds no tensors.", "Is this a model checkpoint?")
     return raw

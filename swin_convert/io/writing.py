@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from .._version import __version__
 from ..core.checkpoint import CanonicalCheckpoint
 from ..core.schema import Layout
 from ..core.tensors import write_safetensors
-from ..errors import IncompatibleSpecError, OutputExistsError, UsageError
+from ..errors import IncompatibleSpecError, OutputExistsError, SwinConvertError, UsageError
 
 FILE_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 
@@ -52,6 +53,9 @@ def check_output(out: Path, inputs: list[Path], overwrite: bool) -> None:
             raise OutputExistsError(f"The output '{out}' would overwrite the input.", "Choose another output path.")
     if out.exists() and not overwrite:
         raise OutputExistsError(f"'{out}' already exists.", "Choose another path or pass --overwrite.")
+    if out.exists() and not (out.is_file() or out.is_dir()):
+        raise OutputExistsError(f"'{out}' is not a regular file or folder (a device, pipe or socket); "
+                                "refusing to replace it.", "Choose an output path for a file or a folder.")
 
 
 def check_expressible(layout: Layout, spec) -> None:
@@ -67,7 +71,16 @@ def write(ckpt: CanonicalCheckpoint, layout: Layout, out: str | Path, tensors: d
           inputs: list[Path] = (), extra_meta: dict | None = None, card: str | None = None,
           spec_key: str = "swin_convert.spec") -> WriteResult:
     """Write ``tensors`` (already in ``layout``'s keys) to ``out`` (kind chosen by its suffix)."""
-    out = Path(out)
+    try:
+        return _write(ckpt, layout, Path(out), tensors, overwrite, inputs, extra_meta, card, spec_key)
+    except OSError as e:
+        if e.filename is None and e.errno is not None:   # copy_file_range/write name no file: say which
+            raise OSError(e.errno, e.strerror or str(e), str(out)) from None
+        raise
+
+
+def _write(ckpt: CanonicalCheckpoint, layout: Layout, out: Path, tensors: dict, overwrite: bool, inputs,
+           extra_meta, card, spec_key) -> WriteResult:
     check_expressible(layout, ckpt.spec)
     check_output(out, list(inputs), overwrite)
     meta = provenance(ckpt, layout, extra_meta, spec_key)
@@ -75,7 +88,7 @@ def write(ckpt: CanonicalCheckpoint, layout: Layout, out: str | Path, tensors: d
         with _atomic_file(out) as tmp:
             bare = out.suffix == ".bin"
             _save_pth(tmp, tensors, wrap=None if bare else layout.wrap,
-                      extra=layout.container(ckpt) if layout.container and layout.wrap and not bare else None)
+                      extra=layout.container(ckpt) if layout.container and layout.wrap and not bare else None, shown=out)
         return WriteResult(out, "pth", [out], len(tensors))
     if out.suffix == ".safetensors":
         with _atomic_file(out) as tmp:
@@ -91,33 +104,85 @@ def write(ckpt: CanonicalCheckpoint, layout: Layout, out: str | Path, tensors: d
     return WriteResult(out, "folder", [out / f for f in files], len(tensors))
 
 
-def _save_pth(path: Path, tensors: dict, wrap: str | None, extra: dict | None = None) -> None:
+def _save_pth(path: Path, tensors: dict, wrap: str | None, extra: dict | None = None, shown: Path | None = None) -> None:
     """``{wrap: state, **extra}`` (OpenMMLab: ``{'state_dict': ..., 'meta': {...}}``), or the bare state."""
     import torch
 
     from ..core.torch_io import to_torch
     state = {k: to_torch(v).clone() for k, v in tensors.items()}
-    torch.save({wrap: state, **(extra or {})} if wrap else state, path)
+    try:
+        torch.save({wrap: state, **(extra or {})} if wrap else state, path)
+    except RuntimeError:    # torch's zip writer turns ENOSPC / EFBIG into "unexpected pos ..."
+        raise SwinConvertError(f"Could not write '{shown or path}' in full: no space left on the device, or "
+                               "a file-size limit.", "Free some space (or raise `ulimit -f`) and run it again.") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """mkdir -p ``folder``; the folders it created, deepest first (removed again if the write fails)."""
+    missing = []
+    p = folder
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def _remove_created(created: list[Path]) -> None:
+    for p in created:
+        with contextlib.suppress(OSError):
+            p.rmdir()
+
+
+def _temp_name(out: Path, suffix: str) -> Path:
+    return out.parent / f".{out.name}.{secrets.token_hex(4)}{suffix}"
 
 
 @contextlib.contextmanager
 def _atomic_file(out: Path):
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
+    """An open binary file at a hidden sibling, renamed to ``out`` when the block succeeds.
+
+    Created once, with O_EXCL and mode 0666 less the umask (what cp or torch.save give), and
+    written through that descriptor: re-opening it with truncation would make ext4 flush the
+    whole file at close (auto_da_alloc), doubling the time of a large write.
+    """
+    created = _make_parents(out.parent)
+    made, done = None, False
+    try:    # from before the temp file exists: a signal landing right after its creation still cleans up
+        for _ in range(100):
+            made = tmp = _temp_name(out, ".tmp")
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+                break
+            except FileExistsError:
+                made = None
+        else:
+            raise FileExistsError(17, "Could not create a temporary file", str(out.parent))
+        with os.fdopen(fd, "wb") as f:
+            yield f
         os.replace(tmp, out)
+        done = True
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if not done:
+            if made is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(made)
+            _remove_created(created)
 
 
 @contextlib.contextmanager
 def _atomic_dir(out: Path):
-    out.parent.mkdir(parents=True, exist_ok=True)
+    created = _make_parents(out.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    done = False
     try:
+        os.chmod(tmp, 0o777 & ~_umask())     # mkdtemp makes 0700; a folder should be like mkdir's
         yield tmp
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
@@ -126,8 +191,11 @@ def _atomic_dir(out: Path):
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, out)
+        done = True
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if not done:
+            _remove_created(created)
 
 
 # ----------------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ def read(raw, layout, version: int, flags: dict, notes: Assumptions):
     stages = len({k.split('.')[1] for k in parsed.tensors if k.startswith("layers.")})
     given = flag_hints(flags)
     widen(given, stages)
-    recorded = recorded_hints(raw.metadata, raw.config, LAYOUTS)
+    recorded = recorded_hints(raw.metadata, raw.config, LAYOUTS, path=raw.path)
     widen(recorded, stages)
     if "img_size" in layout.needs and not (given.img_size or recorded.img_size):
         from ...errors import UsageError

@@ -56,7 +56,15 @@ def attn_mask(resolution: int, window: int, shift: int) -> np.ndarray | None:
     """(nW, N, N) float32 mask of the shifted windows, -100 across regions; None without shift."""
     if shift == 0:
         return None
-    img = np.zeros((resolution, resolution), dtype=np.float32)
+    n = resolution // window
+    out = np.zeros((n * n, window * window, window * window), dtype=np.float32)
+    for i, block in enumerate(mask_windows(resolution, window, shift)):
+        out[i] = block
+    return out
+
+
+def _window_labels(resolution: int, window: int, shift: int) -> np.ndarray:
+    img = np.zeros((resolution, resolution), dtype=np.int8)
     cuts = (slice(0, -window), slice(-window, -shift), slice(-shift, None))
     label = 0
     for hs in cuts:
@@ -64,11 +72,42 @@ def attn_mask(resolution: int, window: int, shift: int) -> np.ndarray | None:
             img[hs, ws] = label
             label += 1
     n = resolution // window
-    labels = img.astype(np.int8).reshape(n, window, n, window).transpose(0, 2, 1, 3).reshape(n * n, -1)
-    out = np.zeros((n * n, window * window, window * window), dtype=np.float32)
-    for i, row in enumerate(labels):   # one window at a time: no full-size temporaries
-        out[i][row[None, :] != row[:, None]] = MASK_VALUE
-    return out
+    return img.reshape(n, window, n, window).transpose(0, 2, 1, 3).reshape(n * n, -1)
+
+
+def mask_windows(resolution: int, window: int, shift: int):
+    """The (N, N) float32 masks of attn_mask, one window at a time (no full-size array)."""
+    for row in _window_labels(resolution, window, shift):
+        block = np.zeros((window * window, window * window), dtype=np.float32)
+        block[row[None, :] != row[:, None]] = MASK_VALUE
+        yield block
+
+
+class MaskSource:
+    """attn_mask as a lazy tensor source: written window by window, so even a stage whose
+    mask is gigabytes costs one (N, N) window of memory in a safetensors output."""
+
+    dtype = "F32"
+
+    def __init__(self, resolution: int, window: int, shift: int):
+        self.resolution, self.window, self.shift = resolution, window, shift
+        n, area = resolution // window, window * window
+        self.shape = (n * n, area, area)
+
+    @property
+    def nbytes(self) -> int:
+        return 4 * self.shape[0] * self.shape[1] * self.shape[2]
+
+    def write_to(self, out) -> None:
+        for block in mask_windows(self.resolution, self.window, self.shift):
+            out.write(memoryview(block).cast("B"))
+
+    def tobytes(self) -> bytes:
+        return attn_mask(self.resolution, self.window, self.shift).tobytes()
+
+    @property
+    def array(self) -> np.ndarray:
+        return attn_mask(self.resolution, self.window, self.shift)
 
 
 def windows_from_table_rows(rows: int) -> int | None:
@@ -187,9 +226,8 @@ def stage_buffers(spec, stage: int) -> dict:
     if spec.version == 2:
         table = relative_coords_table(w, spec.pretrained_window_sizes[stage])
         out[("relative_coords_table", 0)] = out[("relative_coords_table", 1)] = table
-    mask = attn_mask(r, w, shift)
-    if mask is not None:
-        out[("attn_mask", 1)] = mask
+    if shift:
+        out[("attn_mask", 1)] = MaskSource(r, w, shift)
     return out
 
 

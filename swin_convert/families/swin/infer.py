@@ -2,6 +2,7 @@
 of a parsed checkpoint."""
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 
@@ -10,7 +11,7 @@ import numpy as np
 from ...core.checkpoint import Assumptions
 from ...core.keymap import Parsed
 from ...core.tensors import DataUnavailable, to_numpy
-from ...errors import LayoutError
+from ...errors import BadInputError, LayoutError
 from . import geometry
 from .geometry import clamp_windows, expected_buffer_shape, pretrained_per_stage
 from .shapes import canonical_shapes
@@ -68,6 +69,9 @@ def _depths(t) -> tuple[int, ...]:
     for k in t:
         parts = k.split(".")
         if parts[0] == "layers" and len(parts) > 3 and parts[2] == "blocks":
+            if not (parts[1].isdecimal() and parts[3].isdecimal() and len(parts[1]) <= 3 and len(parts[3]) <= 4):
+                raise LayoutError(f"'{k[:100]}' does not name a stage and block by number.",
+                                  "Check that FROM matches the file's layout.")
             s, b = int(parts[1]), int(parts[3])
             blocks[s] = max(blocks.get(s, 0), b + 1)
     if not blocks or sorted(blocks) != list(range(len(blocks))):
@@ -216,17 +220,50 @@ def flag_hints(flags: dict) -> Hints:
                  pretrained_window_sizes=parse_ints(flags.get("pretrained_window"), "--pretrained-window"))
 
 
-def recorded_hints(metadata: dict, config: dict | None, layouts) -> Hints:
+def recorded_hints(metadata: dict, config: dict | None, layouts, path=None) -> Hints:
     """Geometry recorded beside the weights: our own metadata, else a layout's config.json."""
     if META_SPEC in metadata:
-        spec = SwinSpec.from_json(metadata[META_SPEC])
+        spec = _metadata_spec(metadata[META_SPEC], path)
         return Hints(spec.img_size, spec.window_size, spec.pretrained_window_sizes or None,
                      source={"window_size": "swin_convert metadata", "pretrained_window_sizes": "swin_convert metadata"})
-    for layout in layouts:
-        found = layout.read_hints(config or {}) if layout.read_hints else None
-        if found is not None:
-            return found
+    try:
+        for layout in layouts:
+            found = layout.read_hints(config or {}) if layout.read_hints else None
+            if found is not None:
+                return found
+    except (TypeError, ValueError, OverflowError, AttributeError) as e:
+        where = path.parent / "config.json" if path is not None else "config.json"
+        raise BadInputError(f"'{where}' records geometry that is not a number or list of numbers "
+                            f"({type(e).__name__}: {str(e)[:80]}).",
+                            "Fix or remove the config.json beside the weights, or pass --img-size/--src-window.") from None
     return Hints()
+
+
+def _metadata_spec(text, path) -> SwinSpec:
+    """Our own spec record; a damaged one is a bad file, not a crash."""
+    bad = BadInputError(f"'{path}' has a '{META_SPEC}' metadata entry that is not a valid spec.",
+                        "The file was edited or damaged; re-convert it from its source.")
+    try:
+        d = json.loads(text)
+    except (ValueError, RecursionError):
+        raise bad from None
+    if not isinstance(d, dict):
+        raise bad
+    ints = ("version", "embed_dim", "img_size", "patch_size", "in_chans", "num_classes")
+    seqs = ("depths", "num_heads", "window_size", "pretrained_window_sizes")
+    if (not all(_is_int(d[k]) for k in ints if k in d)
+            or not all(isinstance(d[k], list) and all(_is_int(v) for v in d[k]) for k in seqs if k in d)
+            or not all(k in d for k in ("version", "embed_dim", "depths", "num_heads", "window_size", "img_size"))
+            or ("mlp_ratio" in d and not isinstance(d["mlp_ratio"], (int, float)))):
+        raise bad
+    try:
+        return SwinSpec.from_dict(d)
+    except (TypeError, ValueError):
+        raise bad from None
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def widen(h: Hints, stages: int) -> None:
@@ -239,15 +276,23 @@ def widen(h: Hints, stages: int) -> None:
 def config_int(v) -> int | None:
     if isinstance(v, (list, tuple)):
         v = v[-1] if v else None
-    return int(v) if isinstance(v, (int, float)) else None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return int(v)
 
 
 def config_ints(v) -> tuple | None:
+    """A window entry: 7, [7, 7, 7, 7] or [[7, 7], ...]; anything else raises ValueError."""
     if v is None:
         return None
-    if isinstance(v, (int, float)):
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
         return (int(v),)
+    if not isinstance(v, (list, tuple)) or not v or len(v) > 64:
+        raise ValueError(f"window entry {str(v)[:40]!r}")
     out = []
     for x in v:
-        out.append(int(x[0]) if isinstance(x, (list, tuple)) else int(x))
+        x = x[0] if isinstance(x, (list, tuple)) and x else x
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            raise ValueError(f"window entry {str(v)[:40]!r}")
+        out.append(int(x))
     return tuple(out)

@@ -80,6 +80,8 @@ def read_hints(cfg: dict):
     the registered architecture (shipped table), else from the name's spelling."""
     if "architecture" not in cfg:
         return None
+    if not isinstance(cfg["architecture"], str):
+        raise ValueError(f"architecture {str(cfg['architecture'])[:40]!r} is not a name")
     args = cfg.get("model_args") or {}
     pre = cfg.get("pretrained_cfg") or {}
     arch = str(cfg.get("architecture", ""))
