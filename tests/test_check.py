@@ -247,7 +247,7 @@ def test_wrong_pretrained_window_fails_in_every_runtime(sources, converted, tmp_
     assert api.load(bad).spec.pretrained_window_sizes == (8, 8, 8)
     code, report = check_json(bad, "--against", sources[2], "--runtime", "all")
     assert code == 3
-    assert [r["within_tolerance"] for r in report["runtimes"]] == [False, False, False]
+    assert len(report["runtimes"]) >= 3 and not any(r["within_tolerance"] for r in report["runtimes"])
     assert any("pretrained windows differ" in n for n in report["notes"])
 
 
@@ -347,8 +347,10 @@ def test_all_skips_runtimes_that_cannot_express_the_spec(tmp_path):
     src = write_source(tmp_path, 1, window_size=(8, 8, 4))   # per-stage windows: transformers' Swin can't
     code, report = check_json(src, "--runtime", "all", "--num-samples", "4")
     assert code == 0
-    assert [r["runtime"] for r in report["runtimes"]] == ["reference", "timm"]
+    ran = [r["runtime"] for r in report["runtimes"]]
+    assert ran[:2] == ["reference", "timm"] and set(ran) <= {"reference", "timm", "mmpretrain"}   # per-stage windows
     assert "one window_size for every stage" in report["skipped"]["transformers"]
+    assert "one window for every stage" in report["skipped"]["torchvision"]
     code, out, err = check(src, "--runtime", "transformers")
     assert code == 1 and "cannot run this model" in err
 

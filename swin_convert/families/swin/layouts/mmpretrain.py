@@ -8,9 +8,11 @@ and the pretrained windows, so every official geometry is expressible; its V1 ta
 windows through ``stage_cfgs``. A ``.pth`` output is ``{'state_dict': ..., 'meta': {...}}``.
 The V2 model deletes both persisted buffers from any incoming dict and regenerates them.
 """
-from ....core.runtime import forward_module, load_strict, torch_state
+import contextlib
+import logging
+
+from ....core.runtime import forward_module, raise_if_incomplete, torch_state
 from ....core.schema import Layout, Runtime, Signature
-from ....errors import RuntimeLoadError
 from .. import openmmlab as mm
 from ..convert import to_layout
 
@@ -64,15 +66,28 @@ def build_classifier(spec):
                            head=head)
 
 
+@contextlib.contextmanager
+def _quiet_mmengine():
+    """mmpretrain V2 logs (to stdout) that it regenerates its buffers; the check has its own output."""
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def build(ckpt, output: str = "logits", workdir=None):
     spec = ckpt.spec
     model = build_classifier(spec)
     state = torch_state(to_layout(MMPRETRAIN, spec, ckpt.tensors))
-    result = model.load_state_dict(state, strict=False)
+    with _quiet_mmengine():
+        result = model.load_state_dict(state, strict=False)
     # V2 deletes its buffers from the incoming dict and regenerates them (layouts.md §1.9a)
     missing = [k for k in result.missing_keys
                if not (spec.version == 2 and k.endswith(("relative_position_index", "relative_coords_table")))]
-    from ....core.runtime import raise_if_incomplete
     raise_if_incomplete("mmpretrain", missing, list(result.unexpected_keys))
     if output == "features" or not spec.num_classes:
         return forward_module(model, lambda m, x: m.extract_feat(x)[-1])
