@@ -16,7 +16,7 @@ from swin_convert.errors import BadInputError
 from test_errors import assert_clean_error
 
 
-def _refused(path, *fragments, limit_mb: float = 32):
+def assert_refused(path, *fragments, limit_mb: float = 32):
     """api.inspect raises BadInputError (one line) while tracing at most ``limit_mb``."""
     tracemalloc.start()
     try:
@@ -38,7 +38,7 @@ def test_negative_storage_offset_is_refused(tmp_path):
     bad = pth_with_pickle(tmp_path, "neg", torch_pickle({"w": FakeTensor("0", 8, -4, (4,))}))
     with pytest.raises(RuntimeError):      # torch refuses it as well
         torch.load(bad, weights_only=True)
-    _refused(bad, "negative storage offset")
+    assert_refused(bad, "negative storage offset")
     assert_clean_error(run_cli("inspect", bad), 1, "negative storage offset")
 
 
@@ -52,31 +52,31 @@ def test_positive_offset_view_reads_the_right_bytes(tmp_path):
 
 def test_tensor_past_its_storage_is_refused(tmp_path):
     bad = pth_with_pickle(tmp_path, "past", torch_pickle({"w": FakeTensor("0", 8, 6, (4,))}))
-    _refused(bad, "past the end of its storage")
+    assert_refused(bad, "past the end of its storage")
 
 
 def test_negative_size_is_refused(tmp_path):
     bad = pth_with_pickle(tmp_path, "negsize", torch_pickle({"w": FakeTensor("0", 8, 0, (-4,), (1,))}))
-    _refused(bad, "negative")
+    assert_refused(bad, "negative")
 
 
 @pytest.mark.parametrize("index", [2 ** 26, 2 ** 31 - 1, 2 ** 32 - 1])
 def test_huge_memo_index_stays_small(tmp_path, index):
     bad = pth_with_pickle(tmp_path, "memo", memo_index_pickle(index))
     assert bad.stat().st_size < 2000
-    _refused(bad, "no tensors", limit_mb=8)
+    assert_refused(bad, "no tensors", limit_mb=8)
 
 
 def test_shared_references_are_walked_once(tmp_path):
     bad = pth_with_pickle(tmp_path, "dag", shared_reference_pickle(60))
     start = time.monotonic()
-    _refused(bad, "not a state dict")
+    assert_refused(bad, "not a state dict")
     assert time.monotonic() - start < 5
 
 
 def test_deep_nesting_is_refused(tmp_path):
     bad = pth_with_pickle(tmp_path, "deep", nested_dicts_pickle(5000))
-    _refused(bad, "nested")
+    assert_refused(bad, "nested")
     assert_clean_error(run_cli("inspect", bad), 1, "nested")
 
 
@@ -103,7 +103,7 @@ def test_bad_crc_is_one_line(tmp_path):
 
 def test_pickle_bytes_that_are_not_utf8_is_one_line(tmp_path):
     bad = pth_with_pickle(tmp_path, "utf", b"\x80\x02X\x02\x00\x00\x00\xc8\x28.")
-    _refused(bad)
+    assert_refused(bad)
 
 
 # --- safetensors headers ----------------------------------------------------------------------
@@ -136,7 +136,7 @@ HEADERS = {
 @pytest.mark.parametrize("case", sorted(HEADERS))
 def test_malformed_safetensors_header_is_refused(tmp_path, case):
     bad = safetensors_with_header(tmp_path / "bad.safetensors", HEADERS[case])
-    _refused(bad)
+    assert_refused(bad)
 
 
 def test_malformed_header_cli_is_one_line(tmp_path):
@@ -233,7 +233,7 @@ def test_bad_spec_metadata_is_one_line(tmp_path, timm_src, spec_text):
     from safetensors.torch import load_file, save_file
     bad = tmp_path / "meta.safetensors"
     save_file(load_file(str(timm_src)), str(bad), metadata={"swin_convert.spec": spec_text})
-    _refused(bad, "swin_convert.spec")
+    assert_refused(bad, "swin_convert.spec")
 
 
 @pytest.mark.parametrize("config", [{"model_type": "swin", "window_size": "abc"},
@@ -249,7 +249,7 @@ def test_bad_config_geometry_is_one_line(tmp_path, timm_src, config):
     folder.mkdir()
     shutil.copy(timm_src, folder / "model.safetensors")
     (folder / "config.json").write_text(json.dumps(config))
-    _refused(folder, "config.json")
+    assert_refused(folder, "config.json")
     if config.get("window_size") == "abc":
         assert_clean_error(run_cli("inspect", folder), 1, "config.json")
 
