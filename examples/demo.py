@@ -31,6 +31,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "examples"))
+from _lock import exclusive  # noqa: E402
+
 TOY = ROOT / "examples" / "toy_transfer"
 sys.path.insert(0, str(TOY))
 
@@ -76,6 +79,11 @@ def main(argv=None) -> int:
     parser.add_argument("--images", type=int, default=400, help="size of the generated test split")
     args = parser.parse_args(argv)
     out = args.out.resolve()
+    with exclusive(out):
+        return _run(args, out)
+
+
+def _run(args, out: Path) -> int:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)

@@ -117,6 +117,13 @@ def vit_demo() -> None:
 
 
 def main() -> None:
+    sys.path.insert(0, str(ROOT / "examples"))
+    from _lock import exclusive
+    with exclusive(OUT):
+        _run()
+
+
+def _run() -> None:
     shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir(parents=True)
     for version in (1, 2):

@@ -166,6 +166,9 @@ def save(ckpt: CanonicalCheckpoint, layout: str, out: str | Path, *, overwrite: 
         ckpt.notes += [n for n in fam.write_notes(target, ckpt.spec, ckpt.tensors) if n not in ckpt.notes]
     tensors = to_layout(target, ckpt.spec, ckpt.tensors)
     tensors, notes = _other_tensors(ckpt, target, tensors, keep_other)
+    if card_info is None:    # a plain remap: an earlier upscale's record travels on (metadata and card)
+        card_info, carried = carried_transfer(ckpt.metadata)
+        extra_meta = {**carried, **(extra_meta or {})}
     card = None
     if output_kind(out) == "folder":
         info = dict(card_info or {})
@@ -287,9 +290,58 @@ def upscale(source: str | Path, out: str | Path, *, to: str | None = None, overw
     result = get_family(ckpt.family).transfer(ckpt, options)
     if not result.checkpoint.other and ckpt.other:
         result.checkpoint.other = ckpt.other
+    meta = dict(result.metadata)
+    meta[TRANSFER_RECORD] = transfer_record(result.card_info, command or current_command())
     written = save(result.checkpoint, target, out, overwrite=overwrite, command=command,
-                   card_info=result.card_info, extra_meta=result.metadata, keep_other=keep_other)
+                   card_info=result.card_info, extra_meta=meta, keep_other=keep_other)
     return result, written
+
+
+TRANSFER_RECORD = "transfer_record"    # metadata key (swin_convert.transfer_record): what an upscale changed
+_RECORD_FIELDS = ("windows_before", "img_size_before", "split_before", "method", "method_line", "bias_text",
+                  "pretrained_window_sizes")
+_PROVENANCE = ("version", "source", "source_layout", "layout")
+
+
+def transfer_record(card_info: dict, command: str) -> str:
+    """The JSON an upscale leaves in its output's metadata, so a later remap's card still says what
+    the geometry was before the transfer and how it was moved (not "unchanged")."""
+    import json
+    record = {k: card_info[k] for k in _RECORD_FIELDS if card_info.get(k) is not None}
+    record["command"] = command
+    return json.dumps(record, sort_keys=True)
+
+
+def carried_transfer(metadata: dict) -> tuple[dict | None, dict]:
+    """(card facts, metadata to write again) from a source written by an earlier upscale; (None, {})
+    for any other source. The record is untrusted text: anything but the expected small JSON object of
+    scalars and lists of ints is ignored."""
+    import json
+    text = (metadata or {}).get(f"swin_convert.{TRANSFER_RECORD}")
+    if not isinstance(text, str) or len(text) > 8192:
+        return None, {}
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None, {}
+    if not isinstance(record, dict):
+        return None, {}
+    info = {k: v for k, v in record.items() if k in _RECORD_FIELDS and _plain(v)}
+    if not info:
+        return None, {}
+    command = record.get("command")
+    if isinstance(command, str) and command:
+        info["details"] = [f"Transfer carried forward from the source, made earlier by `{command[:300]}`"]
+    carried = {k[len("swin_convert."):]: v for k, v in metadata.items()
+               if k.startswith("swin_convert.") and isinstance(v, str)
+               and k[len("swin_convert."):] not in _PROVENANCE and not k.endswith("spec")}
+    return info, carried
+
+
+def _plain(value) -> bool:
+    if isinstance(value, (list, tuple)):
+        return len(value) <= 64 and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    return isinstance(value, (str, int)) and not isinstance(value, bool) and len(str(value)) <= 500
 
 
 def _loaded(source, **flags) -> CanonicalCheckpoint:
