@@ -140,6 +140,31 @@ def test_inspect_and_check_read_a_sharded_folder(sharded):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_a_vit_is_sharded_too_and_check_loads_the_folder(tmp_path):
+    """Family-neutral: a timm ViT written to hf in shards loads strictly in transformers, logits as timm's."""
+    import transformers
+    from safetensors.torch import save_file
+    from swin_convert.families.vit.layouts import timm as T
+    from swin_convert.families.vit.spec import ViTSpec
+    from vit_runtimes import randomize_
+    spec = ViTSpec(embed_dim=64, depth=2, num_heads=4, img_size=32, patch_size=8, num_classes=5)
+    model = randomize_(T.create(spec), 3).eval()
+    src = tmp_path / "vit.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(src))
+    out = tmp_path / "vit-hf"
+    result = run_cli("remap", "timm", "hf", src, "-o", out, "--num-heads", "4", "--max-shard-size", "20KB")
+    assert result.returncode == 0, result.stderr
+    assert len(list(out.glob("model-*.safetensors"))) > 2
+    hf, info = transformers.AutoModelForImageClassification.from_pretrained(str(out), output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert (hf.eval()(pixel_values=x).logits - model(x)).abs().max().item() <= 1e-4
+    check = run_cli("check", out, "--against", src, "--num-heads", "4", "--runtime", "transformers",
+                    "--num-samples", "2", "--device", "cpu")
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
 def test_below_the_max_is_one_model_safetensors(hf_source, tmp_path):
     out = tmp_path / "out"
     _, result = api.remap(hf_source[0], "hf", out, max_shard_size="5GB")
@@ -438,6 +463,8 @@ def test_hub_download_of_a_sharded_repo(sharded_repo, monkeypatch):
     sha = server.commit_sha("org/sharded")
     shard_gets = [r for n in names for r in server.file_requests(n)]
     assert all(f"/resolve/{sha}/" in r.path for r in shard_gets)   # pinned to the index's commit
+    with pytest.raises(UsageError, match="is sharded"):
+        hub.resolve_source("org/sharded", sha256="0" * 64)
     # offline: from the cache; a shard gone from the cache is a clear Hub error
     go_offline(monkeypatch)
     again = api.load("org/sharded")
