@@ -513,3 +513,28 @@ def test_push_uploads_every_shard_and_the_index(fake_hub, sharded):
     assert set(result.files) == set(names) and len(fake_hub.commits) == 1
     assert all(uploaded[n] == (sharded / n).read_bytes() for n in names if n != "README.md")
     assert "model.safetensors.index.json" in uploaded and sum(1 for n in uploaded if SHARD.fullmatch(n)) > 2
+
+
+def test_mutated_indexes_fail_only_with_our_error(folder):
+    """200 seeded byte mutations of a real index: each is read correctly or refused as BadInputError."""
+    import random
+    from swin_convert.errors import SwinConvertError
+    from swin_convert.io.reading import open_raw
+    path = folder / "model.safetensors.index.json"
+    original = path.read_bytes()
+    rng = random.Random(13)
+    outcomes = {"read": 0, "refused": 0}
+    for _ in range(200):
+        data = bytearray(original)
+        for _ in range(rng.randint(1, 4)):
+            i = rng.randrange(len(data))
+            data[i] = rng.choice(b'{}[]",:./\\0a \xff') if rng.random() < 0.7 else rng.randrange(256)
+        path.write_bytes(bytes(data))
+        try:
+            raw = open_raw(folder)
+            assert raw.tensors
+            outcomes["read"] += 1
+        except SwinConvertError as e:
+            assert isinstance(e, BadInputError) and "\n" not in str(e), repr(e)
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 100

@@ -156,7 +156,7 @@ def read_index(path: Path) -> dict[str, str]:
     try:
         index = json.loads(blob, object_pairs_hook=_unique_keys)
     except _Duplicate as e:
-        raise _bad(path, f"lists '{str(e)[:100]}' twice") from None
+        raise _bad(path, f"lists '{_shown(e)}' twice") from None
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError):
         raise _bad(path, "is not valid JSON") from None
     if not isinstance(index, dict):
@@ -168,15 +168,15 @@ def read_index(path: Path) -> dict[str, str]:
         raise _bad(path, "has a 'metadata' entry that is not an object")
     for name, shard in weight_map.items():
         if not isinstance(shard, str):
-            raise _bad(path, f"maps '{name[:100]}' to a {type(shard).__name__}, not a shard file name")
+            raise _bad(path, f"maps '{_shown(name)}' to a {type(shard).__name__}, not a shard file name")
         if not plain_file_name(shard):
-            raise _bad(path, f"names shard '{shard[:100]}', which is not a plain file name inside its folder")
+            raise _bad(path, f"names shard '{_shown(shard)}', which is not a plain file name inside its folder")
     return weight_map
 
 
 def plain_file_name(name: str) -> bool:
     """A file name with no folder part: no '/', '\\', '..', drive, NUL or leading '~'."""
-    return (bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name and "\0" not in name
+    return (bool(name) and name.isprintable() and name not in (".", "..") and "/" not in name and "\\" not in name and "\0" not in name
             and ":" not in name and not name.startswith("~") and PurePosixPath(name).name == name
             and not os.path.isabs(name) and len(name) <= 255)
 
@@ -192,13 +192,13 @@ def shard_path(index_path: Path, shard: str) -> Path:
     folder = index_path.parent
     path = folder / shard
     if not path.is_file():
-        raise _bad(index_path, f"names shard '{shard[:100]}', which is not in its folder")
+        raise _bad(index_path, f"names shard '{_shown(shard)}', which is not in its folder")
     real = Path(os.path.realpath(path))
     roots = [Path(os.path.realpath(folder))]
     if folder.parent.name == "snapshots":
         roots.append(Path(os.path.realpath(folder.parent.parent / "blobs")))
     if not any(real.is_relative_to(root) for root in roots):
-        raise _bad(index_path, f"names shard '{shard[:100]}', a link that leads out of its folder")
+        raise _bad(index_path, f"names shard '{_shown(shard)}', a link that leads out of its folder")
     return path
 
 
@@ -227,13 +227,18 @@ def check_placement(label: str, weight_map: dict[str, str], held: dict[str, list
     for shard, names in held.items():
         for name in names:
             if weight_map.get(name) is None:
-                raise _bad(label, f"does not list '{name[:100]}', which shard '{shard}' holds")
+                raise _bad(label, f"does not list '{_shown(name)}', which shard '{_shown(shard)}' holds")
             if weight_map[name] != shard:
-                raise _bad(label, f"places '{name[:100]}' in '{weight_map[name]}', but shard '{shard}' holds it")
+                raise _bad(label, f"places '{_shown(name)}' in '{weight_map[name]}', but shard '{shard}' holds it")
             seen.add(name)
     for name, shard in weight_map.items():
         if name not in seen:
-            raise _bad(label, f"places '{name[:100]}' in shard '{shard}', which does not hold it")
+            raise _bad(label, f"places '{_shown(name)}' in shard '{shard}', which does not hold it")
+
+
+def _shown(name: str) -> str:
+    """A name for a one-line message: at most 100 characters, control characters escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(name)[:100])
 
 
 class _Duplicate(ValueError):
