@@ -20,7 +20,8 @@ from .core.checkpoint import CanonicalCheckpoint
 from .core.values import parse_ints  # noqa: F401  (part of the face)
 from .errors import SwinConvertError, UsageError
 from .families import family_of, get_family, get_layout, read_checkpoint, to_layout
-from .io.reading import RawCheckpoint, is_safetensors, open_raw
+from .io.reading import RawCheckpoint, open_raw, stored_format
+from .io.shards import parse_size, plan_shards
 from .io.writing import WriteResult, check_expressible, check_output, output_kind, write
 
 
@@ -108,8 +109,8 @@ def inspect(source: str | Path, layout: str = "auto", **kw) -> InspectReport:
     dtypes: dict[str, int] = {}
     for src in ckpt.tensors.values():
         dtypes[src.dtype] = dtypes.get(src.dtype, 0) + 1
-    fmt = "safetensors" if is_safetensors(path) else "pth"
-    return InspectReport(ckpt, path, fmt, path.stat().st_size, dtypes)
+    fmt, size = stored_format(path)
+    return InspectReport(ckpt, path, fmt, size, dtypes)
 
 
 def _remote_inspect(source, layout: str, *, img_size=None, window=None, pretrained_window=None, num_heads=None,
@@ -132,8 +133,10 @@ def _remote_inspect(source, layout: str, *, img_size=None, window=None, pretrain
             raise BadInputError(f"The safetensors header of '{header['repo_id']}/{header['filename']}' has a "
                                 f"malformed entry for '{str(k)[:100]}'.", "Report it to the repo owner.")
         tensors[k] = RemoteTensor(v["dtype"], tuple(shape))
+    shards = header.get("shards", 1)
+    note = "read the remote safetensors header only (no download)" + (f"; {shards} shards" if shards > 1 else "")
     raw = RawCheckpoint(Path(header["filename"]), "safetensors", tensors, header.get("metadata") or {},
-                        header.get("config"), notes=["read the remote safetensors header only (no download)"])
+                        header.get("config"), notes=[note])
     ckpt = read_checkpoint(raw, layout, flags(img_size, window, pretrained_window, num_heads, **family_flags),
                            f"{header['repo_id']}@{header['commit']}" if header.get("commit") else str(source))
     dtypes: dict[str, int] = {}
@@ -152,8 +155,11 @@ def push(folder: str | Path, repo_id: str, **kw):
 
 def save(ckpt: CanonicalCheckpoint, layout: str, out: str | Path, *, overwrite: bool = False,
          command: str | None = None, card_info: dict | None = None, extra_meta: dict | None = None,
-         keep_other: bool | None = None) -> WriteResult:
+         keep_other: bool | None = None, max_shard_size: int | str | None = None) -> WriteResult:
     """Write ``ckpt`` in ``layout``; a folder output also gets a model card.
+
+    ``max_shard_size`` (a folder output: bytes, or ``"5GB"``, ``"10MiB"``): split the weights
+    into ``model-0000k-of-0000n.safetensors`` + ``model.safetensors.index.json`` as transformers does.
 
     ``keep_other``: carry the tensors beside the model (a detector's neck and heads, OpenMMLab's
     earlier output norms) through byte for byte; default: when the target layout holds whole
@@ -169,15 +175,27 @@ def save(ckpt: CanonicalCheckpoint, layout: str, out: str | Path, *, overwrite: 
     if card_info is None:    # a plain remap: an earlier upscale's record travels on (metadata and card)
         card_info, carried = carried_transfer(ckpt.metadata)
         extra_meta = {**carried, **(extra_meta or {})}
+    shards = None
+    if max_shard_size is not None:
+        _check_shardable(out, max_shard_size)
+        shards, shard_notes = plan_shards(target, tensors, max_shard_size)
+        notes += shard_notes
     card = None
     if output_kind(out) == "folder":
-        info = dict(card_info or {})
+        info = dict(card_info or {}, **({"shards": len(shards)} if shards else {}))
         info["layout_caveats"] = list(info.get("layout_caveats") or []) + notes
         card = render_card(ckpt, target.name, command or current_command(), info)
     result = write(ckpt, target, out, tensors, overwrite=overwrite, inputs=ckpt.input_paths,
-                   extra_meta=extra_meta, card=card, spec_key=family_of(target).metadata_key)
+                   extra_meta=extra_meta, card=card, spec_key=family_of(target).metadata_key, shards=shards)
     result.notes = notes
     return result
+
+
+def _check_shardable(out, max_shard_size) -> None:
+    parse_size(max_shard_size)
+    if output_kind(out) != "folder":
+        raise UsageError(f"--max-shard-size splits a folder output, and '{out}' is a single file.",
+                         "Give -o a folder path (no file suffix), or drop --max-shard-size.")
 
 
 def _other_tensors(ckpt: CanonicalCheckpoint, target, tensors: dict, keep_other: bool | None):
@@ -206,16 +224,20 @@ def _groups(keys) -> str:
 
 
 def remap(source: str | Path, to: str, out: str | Path, *, from_layout: str = "auto", overwrite: bool = False,
-          command: str | None = None, keep_other: bool | None = None,
+          command: str | None = None, keep_other: bool | None = None, max_shard_size: int | str | None = None,
           **load_kw) -> tuple[CanonicalCheckpoint, WriteResult]:
-    """Convert ``source`` to layout ``to`` and write it to ``out`` (``keep_other``: see ``save``)."""
+    """Convert ``source`` to layout ``to`` and write it to ``out`` (``keep_other``, ``max_shard_size``:
+    see ``save``)."""
     target = get_layout(to)
     if target.name in READ_ONLY:
         raise UsageError(f"{target.name} is a source layout only (nothing loads it back).",
                          "Pick another TO: official, timm, hf, torchvision, mmpretrain, mmdet or mmseg.")
     check_output(Path(out), [], overwrite)   # before any download
+    if max_shard_size is not None:
+        _check_shardable(out, max_shard_size)
     ckpt = load(source, from_layout, **load_kw)
-    return ckpt, save(ckpt, to, out, overwrite=overwrite, command=command, keep_other=keep_other)
+    return ckpt, save(ckpt, to, out, overwrite=overwrite, command=command, keep_other=keep_other,
+                      max_shard_size=max_shard_size)
 
 
 def current_command() -> str:
@@ -265,13 +287,15 @@ def _listed(spec, name: str):
 def upscale(source: str | Path, out: str | Path, *, to: str | None = None, overwrite: bool = False,
             img_size: int | None = None, src_window=None, src_pretrained_window=None, num_heads: int | None = None,
             revision: str | None = None, token: str | None = None, command: str | None = None,
-            src_flags: dict | None = None, ema: bool | None = None, keep_other: bool | None = None, **options):
+            src_flags: dict | None = None, ema: bool | None = None, keep_other: bool | None = None,
+            max_shard_size: int | str | None = None, **options):
     """Move ``source`` to a new geometry and write it. Family options: Swin's ``window``, ``res``,
     ``method`` (bicubic | geometric), ``pretrained_window``, ``num_classes``, ``map_22k_to_1k``,
     ``head_map``, ``bake_cpb``; ViT's ``res``, ``method`` (timm | hf | hf-legacy | torchvision |
     bilinear), ``patch_size``; CSWin's ``res``, ``split``. Options left at None / False are not
     passed; a family refuses the options it does not take. ``src_flags``: a family's own source
-    facts (see :func:`load`); ``ema``: which weights of a training file; ``keep_other``: see :func:`save`.
+    facts (see :func:`load`); ``ema``: which weights of a training file; ``keep_other``, ``max_shard_size``:
+    see :func:`save`.
 
     Returns:
         (the family's transfer result, the WriteResult).
@@ -279,6 +303,8 @@ def upscale(source: str | Path, out: str | Path, *, to: str | None = None, overw
     if to is not None and get_layout(to).name in READ_ONLY:
         raise UsageError(f"{get_layout(to).name} is a source layout only (nothing loads it back).",
                          "Pick another --to.")
+    if max_shard_size is not None:
+        _check_shardable(out, max_shard_size)
     source_flags = dict(src_flags or {})
     if ema is not None:
         source_flags["ema"] = ema
@@ -293,7 +319,8 @@ def upscale(source: str | Path, out: str | Path, *, to: str | None = None, overw
     meta = dict(result.metadata)
     meta[TRANSFER_RECORD] = transfer_record(result.card_info, command or current_command())
     written = save(result.checkpoint, target, out, overwrite=overwrite, command=command,
-                   card_info=result.card_info, extra_meta=meta, keep_other=keep_other)
+                   card_info=result.card_info, extra_meta=meta, keep_other=keep_other,
+                   max_shard_size=max_shard_size)
     return result, written
 
 

@@ -65,6 +65,10 @@ KeepOtherOpt = Annotated[Optional[bool], typer.Option("--keep-other/--no-keep-ot
                                                       "segmentor's other tensors (neck, heads) through unchanged "
                                                       "(default: on for mmpretrain/mmdet/mmseg targets, else dropped).",
                                                       rich_help_panel="Output", show_default=False)]
+MaxShardOpt = Annotated[Optional[str], typer.Option("--max-shard-size", help="Folder output: split the weights into "
+                                                    "shards of at most this size (5GB = 10**9 bytes, 10MiB = 2**20, "
+                                                    "or bytes), named and indexed as transformers does.",
+                                                    rich_help_panel="Output", show_default=False)]
 FormatOpt = Annotated[str, typer.Option("--format", help="human or json.", rich_help_panel="Output")]
 
 

@@ -361,6 +361,11 @@ def _usage_section(info: dict) -> str:
         code = ("from transformers import AutoImageProcessor, AutoModelForImageClassification\n\n"
                 f'processor = AutoImageProcessor.from_pretrained("{target}")\n'
                 f'model = AutoModelForImageClassification.from_pretrained("{target}").eval()')
+    elif info.get("shards"):     # model-0000k-of-0000n.safetensors + model.safetensors.index.json
+        code = ("from huggingface_hub import load_torch_model, snapshot_download\n\n"
+                f'folder = snapshot_download("{target}")  # {info["shards"]} shards + model.safetensors.index.json\n'
+                "load_torch_model(model, folder, strict=True)  # "
+                f"keys in the `{info.get('target_layout') or 'official'}` layout")
     else:
         code = ("from safetensors.torch import load_file\n\n"
                 'state_dict = load_file("model.safetensors")  # '

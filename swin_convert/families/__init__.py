@@ -113,7 +113,8 @@ def read_checkpoint(raw, layout: str, flags: dict, display: str) -> CanonicalChe
     result = fam.read(raw, chosen, version, flags or {}, notes)   # (spec, tensors[, other]); may add raw.notes
     spec, tensors, other = result if len(result) == 3 else (*result, {})
     return CanonicalCheckpoint(spec, tensors, display, chosen.name, notes, raw.metadata, raw.config,
-                               notes=list(raw.notes), input_paths=[raw.path], family=fam.name, other=other)
+                               notes=list(raw.notes), input_paths=[raw.path, *getattr(raw, "shards", ())],
+                               family=fam.name, other=other)
 
 
 def _claimed_layout(name: str, detected_family: Family) -> Layout:

@@ -23,12 +23,14 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from ..errors import BadInputError, HubError, SwinConvertError, UsageError
+from .shards import check_placement, is_index, read_index, shard_names
 
 logger = logging.getLogger(__name__)
 
 LIBRARY_NAME = "swin-convert"
 DEFAULT_COMMIT_MESSAGE = "Upload converted Swin checkpoint with swin-convert"
-WEIGHT_NAMES = ("model.safetensors", "pytorch_model.bin")  # preferred order at a repo root
+# preferred order at a repo root (transformers'): one file before an index of shards
+WEIGHT_NAMES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 CHECKPOINT_SUFFIXES = (".pth", ".pt")
 _LOCAL_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt", ".ckpt", ".tar")
 _REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
@@ -219,6 +221,9 @@ def resolve_source(source: str, *, revision: str | None = None, token: str | Non
 def _weights_file(resolved: ResolvedSource) -> Path:
     if resolved.path.is_file():
         return resolved.path
+    if resolved.filename and is_index(resolved.filename):
+        raise UsageError(f"--sha256 needs a single weights file, and '{resolved.display}' is sharded.",
+                         "Drop --sha256; each shard is checked against the Hub's own hashes as it downloads.")
     if resolved.filename:
         return resolved.path / resolved.filename
     raise UsageError(f"--sha256 needs a single weights file, and '{resolved.display}' is a directory.",
@@ -256,6 +261,9 @@ def _resolve_hub_online(source: str, repo_id: str, revision: str | None, wanted:
         # (needed for offline use later); the other files are pinned to the commit it resolved.
         local = Path(_download(repo_id, weights, revision, token=token, cache_dir=cache_dir, progress=progress))
         commit = _snapshot_root(local, weights).name
+        if is_index(weights):   # then every shard it names, pinned to the same commit
+            for shard in _index_shards(local, weights, repo_id, files):
+                _download(repo_id, shard, commit, token=token, cache_dir=cache_dir, progress=progress)
         config = _sibling(weights, "config.json")
         if config in files:
             _download(repo_id, config, commit, token=token, cache_dir=cache_dir, progress=progress)
@@ -277,6 +285,11 @@ def _resolve_hub_offline(source: str, repo_id: str, revision: str | None, wanted
                        "Unset HF_HUB_OFFLINE and run once online to fill the cache, "
                        "or point HF_HOME / HF_HUB_CACHE at a cache that holds it.")
     local = snapshot / weights
+    if is_index(weights):
+        missing = [s for s in _index_shards(local, weights, repo_id) if s not in files]
+        if missing:
+            raise HubError(f"'{repo_id}' is only partly in the local cache (shard '{missing[0]}' is missing) and "
+                           "HF_HUB_OFFLINE is set.", "Unset HF_HUB_OFFLINE and run once online to fill the cache.")
     readme = snapshot / "README.md"
     card = _card_from_file(readme) if readme.is_file() else {}
     return ResolvedSource(path=local.parent, display=source, kind="hub", repo_id=repo_id,
@@ -321,6 +334,17 @@ def _require_weights(files: list[str], repo_id: str, wanted: str | None, revisio
                        f"List the repo's files with `hf download {repo_id} --dry-run` and name one that exists.")
     raise HubError(f"'{repo_id}'{at} has no model.safetensors, pytorch_model.bin or .pth checkpoint.",
                    f"Check the repo id, or name the file as {repo_id}/path/to/weights.")
+
+
+def _index_shards(local: Path, index: str, repo_id: str, files: list[str] | None = None) -> list[str]:
+    """The repo paths of the shards a downloaded index names (plain names only: no '..', no folders);
+    with ``files`` (the repo's), each must be one of them."""
+    shards = [_sibling(index, name) for name in shard_names(read_index(local))]
+    absent = [s for s in shards if files is not None and s not in files]
+    if absent:
+        raise BadInputError(f"The shard index '{repo_id}/{index}' names '{absent[0]}', which the repo does not "
+                            "hold.", "Report it to the repo owner; the index and its shards differ.")
+    return shards
 
 
 def _sibling(filename: str, name: str) -> str:
@@ -456,18 +480,39 @@ def remote_safetensors_header(source: str, *, revision: str | None = None, token
         name = _safetensors_name(files, parts["filename"], repo_id, rev)
         if name is None:
             return None
-        meta = api.parse_safetensors_file_metadata(repo_id, name, revision=info.sha)
+        if is_index(name):
+            tensors, metadata, shards = _remote_shard_headers(api, repo_id, name, info.sha, files, token)
+        else:
+            meta = api.parse_safetensors_file_metadata(repo_id, name, revision=info.sha)
+            tensors, metadata, shards = meta.tensors, dict(meta.metadata or {}), 1
         config = _remote_json(repo_id, _sibling(name, "config.json"), info.sha, files, token)
-    tensors = {k: {"dtype": t.dtype, "shape": list(t.shape)} for k, t in meta.tensors.items()}
-    return {"tensors": tensors, "metadata": dict(meta.metadata or {}), "repo_id": repo_id,
-            "commit": info.sha, "filename": name, "config": config}
+    tensors = {k: {"dtype": t.dtype, "shape": list(t.shape)} for k, t in tensors.items()}
+    return {"tensors": tensors, "metadata": metadata, "repo_id": repo_id,
+            "commit": info.sha, "filename": name, "config": config, "shards": shards}
+
+
+def _remote_shard_headers(api, repo_id: str, index: str, commit: str, files: list[str], token):
+    """({name: TensorInfo}, first shard's metadata, shard count) from the index and each shard's header."""
+    local = Path(_download(repo_id, index, commit, token=token, cache_dir=None, progress=False))
+    weight_map = read_index(local)
+    names = shard_names(weight_map)
+    paths = _index_shards(local, index, repo_id, files)
+    tensors, metadata, held = {}, {}, {}
+    for i, (shard, path) in enumerate(zip(names, paths)):
+        meta = api.parse_safetensors_file_metadata(repo_id, path, revision=commit)
+        if i == 0:
+            metadata = dict(meta.metadata or {})
+        held[shard] = list(meta.tensors)
+        tensors.update(meta.tensors)
+    check_placement(f"{repo_id}/{index}", weight_map, held)
+    return tensors, metadata, len(names)
 
 
 def _safetensors_name(files: list[str], wanted: str | None, repo_id: str, revision: str | None) -> str | None:
     if wanted:
         _require_weights(files, repo_id, wanted, revision)  # raises when the named file is absent
-        return wanted if wanted.endswith(".safetensors") else None
-    return "model.safetensors" if "model.safetensors" in files else None
+        return wanted if wanted.endswith((".safetensors", ".safetensors.index.json")) else None
+    return next((n for n in ("model.safetensors", "model.safetensors.index.json") if n in files), None)
 
 
 def _remote_json(repo_id: str, filename: str, commit: str, files: list[str], token) -> dict | None:

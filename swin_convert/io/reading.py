@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.tensors import FileSlice, TorchSource, read_safetensors_header
 from ..errors import BadInputError
+from .shards import is_index, read_index, read_sharded, shard_names
 
-WEIGHT_NAMES = ("model.safetensors", "pytorch_model.bin", "model.pth", "model.pt")
+# transformers' order: one file before an index of shards, safetensors before pickles
+WEIGHT_NAMES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json", "model.pth", "model.pt")
 META_SPEC = "swin_convert.spec"
 
 
@@ -25,6 +29,7 @@ class RawCheckpoint:
     metadata: dict = field(default_factory=dict)
     config: dict | None = None
     notes: list = field(default_factory=list)
+    shards: list = field(default_factory=list)   # the files a shard index (``path``) names
 
 
 def weights_file(path: Path) -> Path:
@@ -37,10 +42,14 @@ def weights_file(path: Path) -> Path:
         if (path / name).is_file():
             return path / name
     found = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".pth", ".pt", ".bin"))
+    shards = [p for p in found if re.search(r"-\d{5}-of-(?!00001)\d{5}$", p.stem)]
+    if shards and len(shards) == len(found):
+        raise BadInputError(f"'{path}' holds {len(found)} shard files but no shard index "
+                            "(model.safetensors.index.json).", "Put the index that came with the shards beside them.")
     if len(found) == 1:
         return found[0]
     raise BadInputError(f"'{path}' holds {len(found)} weight files, not exactly one.",
-                        "Pass the file itself, or a folder with model.safetensors or pytorch_model.bin.")
+                        "Pass the file itself, or a folder with model.safetensors, pytorch_model.bin or a shard index.")
 
 
 def open_raw(path: str | Path, ema: bool | None = None) -> RawCheckpoint:
@@ -48,6 +57,8 @@ def open_raw(path: str | Path, ema: bool | None = None) -> RawCheckpoint:
     path = Path(path)
     wfile = weights_file(path)
     config = _read_config(wfile.parent / "config.json")
+    if is_index(wfile):
+        return _open_sharded(wfile, config)
     if is_safetensors(wfile):
         metadata, tensors = read_safetensors_header(wfile)
         return RawCheckpoint(wfile, "safetensors", tensors, metadata, config)
@@ -61,6 +72,40 @@ def open_raw(path: str | Path, ema: bool | None = None) -> RawCheckpoint:
     if not raw.tensors:
         raise BadInputError(f"'{wfile}' holds no tensors.", "Is this a model checkpoint?")
     return raw
+
+
+def _open_sharded(index: Path, config: dict | None) -> RawCheckpoint:
+    """A folder of shards and their index; every shard read as strictly as a single file."""
+    if index.name.endswith(".safetensors.index.json"):
+        fmt, reader = "safetensors", read_safetensors_header
+    else:
+        fmt, reader = "pth", _read_bin_shard
+    metadata, tensors, paths = read_sharded(index, reader)
+    raw = RawCheckpoint(index, fmt, tensors, metadata, config, shards=paths)
+    raw.notes.append(f"read {len(paths)} shards listed in {index.name}")
+    return raw
+
+
+def _read_bin_shard(path: Path) -> tuple[dict, dict]:
+    """One ``pytorch_model-0000k-of-0000n.bin``: a bare state dict of tensors."""
+    if is_safetensors(path):
+        raise BadInputError(f"'{path}' is a safetensors file, but its index is a pytorch_model.bin one.",
+                            "Check the folder; a safetensors index is named model.safetensors.index.json.")
+    obj = _load_pth(path)
+    if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, (FileSlice, TorchSource))
+                                            for k, v in obj.items()):
+        raise BadInputError(f"'{path}' is not a shard: a shard holds a flat state dict of tensors.",
+                            "Check the file; transformers writes each .bin shard as a bare state dict.")
+    return {}, obj
+
+
+def stored_format(path: Path) -> tuple[str, int]:
+    """("safetensors" | "pth", bytes on disk) of a weights file or of a shard index's shards."""
+    if is_index(path):
+        names = shard_names(read_index(path))
+        fmt = "safetensors" if path.name.endswith(".safetensors.index.json") else "pth"
+        return fmt, sum((path.parent / n).stat().st_size for n in names)
+    return ("safetensors" if is_safetensors(path) else "pth"), path.stat().st_size
 
 
 def _load_pth(path: Path):

@@ -22,6 +22,7 @@ from ..core.checkpoint import CanonicalCheckpoint
 from ..core.schema import Layout
 from ..core.tensors import write_safetensors
 from ..errors import IncompatibleSpecError, OutputExistsError, SwinConvertError, UsageError
+from .shards import SAFE_INDEX, index_json
 
 FILE_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 
@@ -69,10 +70,11 @@ def check_expressible(layout: Layout, spec) -> None:
 
 def write(ckpt: CanonicalCheckpoint, layout: Layout, out: str | Path, tensors: dict, *, overwrite: bool = False,
           inputs: list[Path] = (), extra_meta: dict | None = None, card: str | None = None,
-          spec_key: str = "swin_convert.spec") -> WriteResult:
-    """Write ``tensors`` (already in ``layout``'s keys) to ``out`` (kind chosen by its suffix)."""
+          spec_key: str = "swin_convert.spec", shards: list | None = None) -> WriteResult:
+    """Write ``tensors`` (already in ``layout``'s keys) to ``out`` (kind chosen by its suffix);
+    ``shards`` (``io.shards.plan_shards``): a folder's weights as those shard files + their index."""
     try:
-        return _write(ckpt, layout, Path(out), tensors, overwrite, inputs, extra_meta, card, spec_key)
+        return _write(ckpt, layout, Path(out), tensors, overwrite, inputs, extra_meta, card, spec_key, shards)
     except OSError as e:
         if e.filename is None and e.errno is not None:   # copy_file_range/write name no file: say which
             raise OSError(e.errno, e.strerror or str(e), str(out)) from None
@@ -80,10 +82,12 @@ def write(ckpt: CanonicalCheckpoint, layout: Layout, out: str | Path, tensors: d
 
 
 def _write(ckpt: CanonicalCheckpoint, layout: Layout, out: Path, tensors: dict, overwrite: bool, inputs,
-           extra_meta, card, spec_key) -> WriteResult:
+           extra_meta, card, spec_key, shards=None) -> WriteResult:
     check_expressible(layout, ckpt.spec)
     check_output(out, list(inputs), overwrite)
     meta = provenance(ckpt, layout, extra_meta, spec_key)
+    if shards and output_kind(out) != "folder":
+        raise UsageError(f"'{out}' is a single file; only a folder output can be sharded.", "Give a folder path.")
     if out.suffix in (".pth", ".pt", ".bin"):
         with _atomic_file(out) as tmp:
             bare = out.suffix == ".bin"
@@ -95,7 +99,12 @@ def _write(ckpt: CanonicalCheckpoint, layout: Layout, out: Path, tensors: dict, 
             write_safetensors(tmp, tensors.items(), meta)
         return WriteResult(out, "safetensors", [out], len(tensors))
     with _atomic_dir(out) as tmp:
-        write_safetensors(tmp / "model.safetensors", tensors.items(), meta)
+        if shards:     # each shard carries the provenance, as one model.safetensors would
+            for name, keys in shards:
+                write_safetensors(tmp / name, ((k, tensors[k]) for k in keys), meta)
+            (tmp / SAFE_INDEX).write_text(index_json(shards, tensors))
+        else:
+            write_safetensors(tmp / "model.safetensors", tensors.items(), meta)
         for name, content in folder_configs(ckpt, layout).items():
             (tmp / name).write_text(json.dumps(content, indent=2) + "\n")
         if card:

@@ -108,7 +108,7 @@ def _folder(ckpt, workdir) -> Path:
     paths = getattr(ckpt, "input_paths", None) or []
     cfg = ckpt.config or {}
     if ckpt.source_layout == "hf" and cfg.get("model_type") in ("swin", "swinv2") and paths \
-            and Path(paths[0]).name == "model.safetensors":
+            and Path(paths[0]).name in ("model.safetensors", "model.safetensors.index.json"):
         return Path(paths[0]).parent
     if workdir is None:
         raise RuntimeLoadError("transformers needs a working folder to write the candidate to.")
