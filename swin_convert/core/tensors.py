@@ -358,7 +358,12 @@ def _check_extents(path: str, header: dict, data_start: int) -> None:
         if b_begin < a_end:
             raise _bad(path, "has overlapping tensors in its header")
 def _bad(path: str, what: str) -> BadInputError:
-    return BadInputError(f"'{path}' {what}.", "Check the file (it may be truncated or corrupt) and download it again.")
+    """One line whatever the file holds: tensor names and paths are shown with control characters escaped."""
+    return BadInputError(_one_line(f"'{path}' {what}."), "Check the file (it may be truncated or corrupt) and download it again.")
+
+
+def _one_line(text: str) -> str:
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def write_safetensors(path, tensors: Iterable[tuple[str, object]], metadata: dict[str, str]) -> None:
