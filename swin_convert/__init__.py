@@ -5,6 +5,9 @@ The library face (keyword-only where it matters, documented in ``swin_convert.ap
 
     swin_convert.load / save / inspect / remap / upscale / check / push
 """
+import sys as _sys
+import types as _types
+
 from ._version import __version__  # noqa: F401
 
 _FACE = ("load", "save", "remap", "inspect", "resolve", "upscale", "check", "evaluate_accuracy", "push")
@@ -18,3 +21,17 @@ def __getattr__(name):  # keep `import swin_convert` (and the CLI's --help) free
         from .families.swin.spec import SwinSpec
         return SwinSpec
     raise AttributeError(name)
+
+
+class _Face(_types.ModuleType):
+    """The package object: ``swin_convert.check`` stays the function of the face even after the
+    ``swin_convert.check`` subpackage is imported (the import system would set the attribute to the
+    submodule; ``from swin_convert.check import engine`` still finds it through sys.modules)."""
+
+    def __setattr__(self, name, value):
+        if name in _FACE and isinstance(value, _types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Face

@@ -678,3 +678,9 @@ def test_cuda_compile(sources, converted):
     code, report = check_json(converted[2, "timm"], "--against", sources[2], "--device", "cuda", "--compile",
                               "--runtime", "reference,timm", "--num-samples", "8")
     assert code == 0, report
+
+
+def test_face_check_stays_the_function_after_the_subpackage_is_imported():
+    import swin_convert
+    import swin_convert.check.engine  # noqa: F401  (the import system sets swin_convert.check)
+    assert callable(swin_convert.check) and swin_convert.check.__module__ == "swin_convert.api"
