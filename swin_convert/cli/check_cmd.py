@@ -119,14 +119,15 @@ def _check_flags(fmt: str, data: Optional[Path], labels: Optional[Path], results
                  card_folder: Optional[str]) -> None:
     """Refuse flag combinations that cannot work before anything slow runs."""
     if fmt not in ("human", "json"):
-        raise UsageError(f"Unknown --format '{fmt}'.", "Use human or json.")
+        raise UsageError(f"Unknown --format '{fmt}'.", "Use human or json.", option="--format")
     if results_file is not None and data is None:
-        raise UsageError("--results-file writes accuracy results, which need --data.", "Add --data DIR.")
+        raise UsageError("--results-file writes accuracy results, which need --data.", "Add --data DIR.",
+                         option="--results-file")
     if labels is not None and data is None:
-        raise UsageError("--labels describes a --data folder.", "Add --data DIR.")
+        raise UsageError("--labels describes a --data folder.", "Add --data DIR.", option="--labels")
     if card_folder is not None and not Path(card_folder).is_dir():
         raise UsageError(f"--write-card needs the candidate to be a local folder; '{card_folder}' is not one.",
-                         "Check a folder written by remap/upscale, or drop --write-card.")
+                         "Check a folder written by remap/upscale, or drop --write-card.", option="--write-card")
 
 
 def _floats(value: Optional[str], flag: str) -> Optional[tuple]:
@@ -136,7 +137,7 @@ def _floats(value: Optional[str], flag: str) -> Optional[tuple]:
         return tuple(float(v) for v in value.replace(" ", "").split(","))
     except ValueError:
         raise UsageError(f"{flag} takes comma-separated numbers, got '{value}'.",
-                         f"For example {flag} 0.485,0.456,0.406.") from None
+                         f"For example {flag} 0.485,0.456,0.406.", option=flag) from None
 
 
 def _finish(out: "_Printer", report, results_file: Optional[Path], card_folder: Optional[str]) -> None:

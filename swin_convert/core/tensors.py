@@ -86,7 +86,7 @@ def _copy_range(src, out, offset: int, nbytes: int) -> None:
         chunk = src.read(min(COPY_CHUNK, nbytes - done))
         if not chunk:
             raise BadInputError(f"'{src.name}' ended early while copying a tensor.",
-                                "The file is truncated; download it again.")
+                                "The file is truncated; download it again.", path=src.name)
         out.write(chunk)
         done += len(chunk)
 
@@ -358,7 +358,8 @@ def _check_extents(path: str, header: dict, data_start: int) -> None:
         if b_begin < a_end:
             raise _bad(path, "has overlapping tensors in its header")
 def _bad(path: str, what: str) -> BadInputError:
-    return BadInputError(f"'{path}' {what}.", "Check the file (it may be truncated or corrupt) and download it again.")
+    return BadInputError(f"'{path}' {what}.", "Check the file (it may be truncated or corrupt) and download it again.",
+                         path=path)
 
 
 def write_safetensors(path, tensors: Iterable[tuple[str, object]], metadata: dict[str, str]) -> None:
