@@ -198,7 +198,7 @@ class _Printer:
             typer.echo(report.summary())
             return
         result = report.accuracy.result() if report.accuracy else {}
-        self.output.result({"command": "check", **result, **report.to_dict()})
+        self.output.result({**result, **report.to_dict(), "command": "check"})   # timm's result keys first
 
 
 def report_lines(report) -> list[str]:

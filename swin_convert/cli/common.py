@@ -124,6 +124,7 @@ class Output:
     def __init__(self, fmt: str = "human", quiet: bool = False):
         self.fmt, self.quiet = fmt, quiet
         self.doc: dict | None = None
+        self.printed = False
         self.main = True            # False on the other ranks of a torchrun job: they print no data
 
     @property
@@ -144,7 +145,8 @@ class Output:
             typer.echo(line, err=True)
 
     def print_json(self, doc: dict) -> None:
-        if self.json and self.main:
+        if self.json and self.main and not self.printed:
+            self.printed = True         # one document, even if writing it fails (a closed pipe)
             sys.stdout.write(json.dumps(doc, indent=2) + "\n")
             sys.stdout.flush()
 
@@ -153,15 +155,22 @@ class Output:
             self.print_json(self.doc)
 
     def fail(self, error: dict) -> None:
-        self.print_json({**(self.doc or {}), "error": error})
+        try:
+            self.print_json({**(self.doc or {}), "error": error})
+        except OSError:
+            pass                        # stdout is gone; the Error: line on stderr still says it
+
+
+def _os_error_message(e: OSError) -> str:
+    return f"{e.strerror or e}{f': {e.filename}' if e.filename else ''}."
 
 
 def error_dict(e: BaseException) -> dict:
     """The JSON error object: SwinConvertError.to_dict(), or the same fields for an OSError."""
     if isinstance(e, SwinConvertError):
         return e.to_dict()
-    return {"type": type(e).__name__, "message": f"{getattr(e, 'strerror', None) or e}", "hint": None,
-            "exit_code": 1, "path": None if getattr(e, "filename", None) is None else str(e.filename)}
+    return {"type": type(e).__name__, "message": _os_error_message(e), "hint": None, "exit_code": 1,
+            "path": None if getattr(e, "filename", None) is None else str(e.filename)}
 
 
 @contextlib.contextmanager
@@ -183,9 +192,9 @@ def errors(fmt: str = "human", quiet: bool = False):
         if isinstance(e, SwinConvertError):
             render_error(e.message, e.hint)
         else:
-            render_error(f"{e.strerror or e}{f': {e.filename}' if e.filename else ''}.")
+            render_error(_os_error_message(e))
         out.fail(error_dict(e))
-        raise typer.Exit(getattr(e, "exit_code", 1) if isinstance(e, SwinConvertError) else 1) from None
+        raise typer.Exit(e.exit_code if isinstance(e, SwinConvertError) else 1) from None
     except KeyboardInterrupt as e:
         raise typer.Exit(getattr(e, "exit_code", 130)) from None
 
