@@ -4,11 +4,16 @@ windows and resolutions, checked numerically.
 The library face (keyword-only where it matters, documented in ``swin_convert.api``)::
 
     swin_convert.load / save / inspect / remap / upscale / check / push
+
+and the errors they raise (``swin_convert.LayoutError``...; see ``swin_convert.errors``), which
+carry their data as attributes (``e.missing``, ``e.repo_id``, ``e.diff``...) and ``to_dict()``.
 """
 import sys as _sys
 import types as _types
 
 from ._version import __version__  # noqa: F401
+from .errors import (BadInputError, CheckFailedError, HubError, IncompatibleSpecError, LayoutError,  # noqa: F401
+                     OutputExistsError, RuntimeLoadError, SwinConvertError, UsageError)
 
 _FACE = ("load", "save", "remap", "inspect", "resolve", "upscale", "check", "evaluate_accuracy", "push")
 

@@ -46,7 +46,8 @@ def resolve(source: str | Path, *, revision: str | None = None, token: str | Non
     """A local path as is; a Hub repo id or URL downloaded (cached) through swin_convert.hub."""
     if isinstance(source, Path) or os.path.exists(source):
         if revision:
-            raise UsageError("--revision applies to Hub sources, not to local paths.", "Drop --revision.")
+            raise UsageError("--revision applies to Hub sources, not to local paths.", "Drop --revision.",
+                             option="--revision")
         return Source(Path(source), str(source))
     from .io.hub import resolve_source
     resolved = resolve_source(str(source), revision=revision, token=token, sha256=sha256)

@@ -98,11 +98,12 @@ def resolve_device(device: str = "auto") -> str:
     """``auto`` -> ``cuda`` when available, else ``cpu``; under torchrun, this rank's GPU."""
     device = (device or "auto").lower()
     if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
-        raise UsageError(f"Unknown device '{device}'.", "Use auto, cpu or cuda.")
+        raise UsageError(f"Unknown device '{device}'.", "Use auto, cpu or cuda.", option="--device")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError("--device cuda was asked for, but no CUDA device is available.", "Use --device cpu or auto.")
+        raise UsageError("--device cuda was asked for, but no CUDA device is available.", "Use --device cpu or auto.",
+                         option="--device")
     if device == "cuda" and _world() > 1:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
     return device

@@ -202,7 +202,14 @@ class CheckReport:
         else:
             hint = ("Logits differ beyond tolerance: the conversion changed the model. Loosen --atol/--rtol "
                     "only for a lossy dtype.")
-        raise CheckFailedError(f"The check failed in {failed} ({self.comparison}).", hint)
+        bad = [r for r in self.results if not r.ok]
+
+        def worst(name: str) -> float | None:   # NaN (a non-finite output) counts as infinitely far
+            values = [getattr(r, name) for r in bad if getattr(r, name) is not None]
+            return max((v if v == v else math.inf for v in values), default=None)
+        raise CheckFailedError(f"The check failed in {failed} ({self.comparison}).", hint, diff=worst("tol_ratio"),
+                               tolerance=1.0, metric="tol_ratio", runtimes=[r.runtime for r in bad],
+                               max_abs_diff=worst("max_abs_diff"), atol=self.atol, rtol=self.rtol)
 
     def to_dict(self) -> dict:
         out = {"passed": self.passed, **{k: v for k, v in dataclasses.asdict(self).items()
@@ -320,7 +327,7 @@ class RunOptions:
 
 def _check_dtype(dtype: str) -> str:
     if dtype not in DTYPES:
-        raise UsageError(f"Unknown dtype '{dtype}'.", f"Use one of: {', '.join(DTYPES)}.")
+        raise UsageError(f"Unknown dtype '{dtype}'.", f"Use one of: {', '.join(DTYPES)}.", option="--dtype")
     return dtype
 
 
@@ -384,7 +391,7 @@ def image_hw(size) -> tuple[int, int]:
 def make_inputs(spec, num_samples: int, seed: int, kind: str = "normal", mean=None, std=None) -> torch.Tensor:
     """Seeded images: N(0, 1), or uniform pixels in [0, 1] normalised with mean/std."""
     if kind not in INPUT_KINDS:
-        raise UsageError(f"Unknown input kind '{kind}'.", f"Use one of: {', '.join(INPUT_KINDS)}.")
+        raise UsageError(f"Unknown input kind '{kind}'.", f"Use one of: {', '.join(INPUT_KINDS)}.", option="--inputs")
     g = torch.Generator().manual_seed(seed)
     shape = (num_samples, spec.in_chans, *image_hw(spec.img_size))
     if kind == "normal":
@@ -486,7 +493,7 @@ def run_check(candidate, against=None, *, runtimes: Iterable[str] = ("reference"
 
 def _positive(value: int, flag: str) -> int:
     if value is None or value < 1:
-        raise UsageError(f"{flag} must be at least 1, got {value}.")
+        raise UsageError(f"{flag} must be at least 1, got {value}.", option=flag)
     return int(value)
 
 
@@ -596,7 +603,7 @@ def evaluate_accuracy(candidate, data: str | Path, *, labels: str | Path | None 
     from . import imagedata
     ckpt = load_checkpoint(candidate)
     if not ckpt.spec.num_classes:
-        raise UsageError("--data needs a model with a classification head; this one has none.")
+        raise UsageError("--data needs a model with a classification head; this one has none.", option="--data")
     opts = RunOptions(resolve_device(device), _check_dtype(dtype), _positive(batch_size, "--batch-size"),
                       channels_last, compile)
     cfg = eval_data_config(ckpt, crop_pct=crop_pct, interpolation=interpolation, mean=mean, std=std)
@@ -691,7 +698,7 @@ def write_card_verification(folder: str | Path, report: CheckReport) -> Path:
     folder = Path(folder)
     if not folder.is_dir():
         raise UsageError(f"--write-card needs the candidate to be a local folder; '{folder}' is not one.",
-                         "Check a folder written by remap/upscale, or drop --write-card.")
+                         "Check a folder written by remap/upscale, or drop --write-card.", option="--write-card")
     readme = folder / "README.md"
     text = readme.read_text() if readme.exists() else ""
     readme.write_text(update_card_verification(text, report.verification()))

@@ -61,11 +61,12 @@ def find_samples(root: str | Path, labels_file: str | Path | None = None) -> Ima
     root = Path(root)
     if not root.is_dir():
         raise BadInputError(f"The data folder '{root}' does not exist or is not a folder.",
-                            "Pass a folder with one subfolder of images per class, or a flat folder plus --labels.")
+                            "Pass a folder with one subfolder of images per class, or a flat folder plus --labels.",
+                            path=root)
     samples = _from_labels_file(root, Path(labels_file)) if labels_file else _from_class_folders(root)
     if not samples.paths:
         raise BadInputError(f"No images ({', '.join(IMAGE_SUFFIXES[:4])}, ...) were found in '{root}'.",
-                            "Check the path; class subfolders must hold the image files.")
+                            "Check the path; class subfolders must hold the image files.", path=root)
     return samples
 
 
@@ -92,7 +93,8 @@ def _from_class_folders(root: Path) -> ImageSamples:
 
 def _from_labels_file(root: Path, labels_file: Path) -> ImageSamples:
     if not labels_file.is_file():
-        raise BadInputError(f"The labels file '{labels_file}' does not exist.", "Check the --labels path.")
+        raise BadInputError(f"The labels file '{labels_file}' does not exist.", "Check the --labels path.",
+                            path=labels_file)
     pairs = []
     for number, line in enumerate(labels_file.read_text().splitlines(), 1):
         if line.strip() and not line.lstrip().startswith("#"):
@@ -106,11 +108,11 @@ def _parse_label_line(line: str, number: int, labels_file: Path, root: Path) -> 
     name, label = (parts[0].strip(), parts[1]) if len(parts) == 2 else ("", "")
     if not name or not label.lstrip("-").isdigit():
         raise BadInputError(f"Line {number} of '{labels_file}' is not 'filename label': '{line.strip()}'.",
-                            "Each line holds an image file name, a space and an integer class index.")
+                            "Each line holds an image file name, a space and an integer class index.", path=labels_file)
     path = root / name
     if not path.is_file():
         raise BadInputError(f"Line {number} of '{labels_file}' names '{name}', which is not in '{root}'.",
-                            "File names in the labels file are relative to the data folder.")
+                            "File names in the labels file are relative to the data folder.", path=labels_file)
     return path, int(label)
 
 
@@ -130,9 +132,10 @@ class EvalTransform:
     def __post_init__(self):
         if self.interpolation not in INTERPOLATIONS:
             raise UsageError(f"Interpolation '{self.interpolation}' is not supported.",
-                             f"Use one of: {', '.join(INTERPOLATIONS)}.")
+                             f"Use one of: {', '.join(INTERPOLATIONS)}.", option="--interpolation")
         if not 0 < self.crop_pct <= 1:
-            raise UsageError(f"crop_pct must be in (0, 1], got {self.crop_pct}.", "For example --crop-pct 0.875.")
+            raise UsageError(f"crop_pct must be in (0, 1], got {self.crop_pct}.", "For example --crop-pct 0.875.",
+                             option="--crop-pct")
 
     @property
     def scale_size(self) -> int:
@@ -200,7 +203,7 @@ class ImageDataset:
                 tensor = self.transform(image.convert("RGB"))
         except OSError as e:
             raise BadInputError(f"'{path}' cannot be read as an image ({e}).",
-                                "Remove or replace the file.") from None
+                                "Remove or replace the file.", path=path) from None
         return tensor, self.samples.labels[j]
 
 

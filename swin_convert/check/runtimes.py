@@ -48,7 +48,7 @@ def resolve_runtimes(requested: Iterable[str], spec) -> tuple[list, dict]:
     requested = [r.strip().lower() for r in requested]
     for r in requested:
         if r not in names + ("all",):
-            raise UsageError(f"Unknown runtime '{r}'.", f"Use one of: {', '.join(names)}, all.")
+            raise UsageError(f"Unknown runtime '{r}'.", f"Use one of: {', '.join(names)}, all.", option="--runtime")
     if "all" not in requested:
         for r in requested:
             _require_runtime(r, spec, family)
@@ -91,7 +91,7 @@ def build_runtime(runtime: str, ckpt, output: str = "logits", workdir: Path | No
         raise
     except (RuntimeError, ValueError, KeyError, TypeError, OSError) as e:
         raise RuntimeLoadError(f"{runtime} could not build the model or load its weights: "
-                               f"{_short(e)}") from None
+                               f"{_short(e)}", runtime=runtime) from None
 
 
 def _build_reference(ckpt, output: str):

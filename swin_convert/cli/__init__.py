@@ -12,7 +12,8 @@ import typer
 
 from . import app as _commands  # noqa: F401  (registers inspect, remap, upscale, push)
 from . import check_cmd as _check  # noqa: F401  (registers check)
-from .common import app, on_sigterm, render_error
+from ..errors import UsageError
+from .common import Output, app, on_sigterm, render_error
 
 
 def _usage_error_types() -> tuple:
@@ -50,9 +51,28 @@ def _run(args=None) -> int:
         ctx = getattr(e, "ctx", None)
         cmd = ctx.command_path if ctx is not None else "swin-convert"
         message = e.format_message() if hasattr(e, "format_message") else str(e)
-        render_error(message, f"Run '{cmd} --help' for the options.")
-        return int(getattr(e, "exit_code", 2) or 2)
+        hint = f"Run '{cmd} --help' for the options."
+        render_error(message, hint)
+        code = int(getattr(e, "exit_code", 2) or 2)
+        if _wants_json(sys.argv[1:] if args is None else args):   # the same {"error": ...} as a command's
+            Output("json").fail(UsageError(message, hint, option=_option_of(e), exit_code=code).to_dict())
+        return code
     return rv if isinstance(rv, int) else 0
+
+
+def _wants_json(argv) -> bool:
+    """``--format json`` among the arguments (the command line did not parse, so look at the words)."""
+    words = [str(a) for a in argv]
+    words = words[:words.index("--")] if "--" in words else words
+    return "--format=json" in words or any(a == "--format" and b == "json" for a, b in zip(words, words[1:]))
+
+
+def _option_of(e) -> str | None:
+    """The option a click usage error is about (``--window``), when it names one."""
+    name = getattr(e, "option_name", None)
+    opts = getattr(getattr(e, "param", None), "opts", None) or []
+    found = name or next((o for o in opts if o.startswith("-")), None)
+    return found if isinstance(found, str) and found.startswith("-") else None
 
 
 def main() -> None:

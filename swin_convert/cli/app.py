@@ -7,10 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import SwinConvertError, UsageError
+from ..errors import SwinConvertError
 from .common import (EmaOpt, FROM_NAMES, FormatOpt, HeadsOpt, ImgSizeOpt, KeepOtherOpt, LAYOUT_NAMES, NumHeadsOpt,
-                     MaxShardOpt, OutOpt, OverwriteOpt, PretrainedOpt, PushOpt, RevisionOpt, SourceArg, SplitOpt,
-                     SrcWindowOpt, TokenOpt, app, console, errors, family_flags, warn_token)
+                     MaxShardOpt, OutOpt, OverwriteOpt, PretrainedOpt, PushOpt, QuietOpt, RevisionOpt, SourceArg, SplitOpt,
+                     SrcWindowOpt, TokenOpt, app, errors, family_flags, warn_token)
 
 
 @app.command(epilog="Examples: swin-convert inspect ckpt.pth | swin-convert inspect timm/swin_tiny_patch4_window7_224.ms_in1k")
@@ -19,19 +19,17 @@ def inspect(source: SourceArg,
                                                      rich_help_panel="Source")] = "auto",
             img_size: ImgSizeOpt = None, src_window: SrcWindowOpt = None, pretrained_window: PretrainedOpt = None,
             split: SplitOpt = None, heads: HeadsOpt = None, ema: EmaOpt = None, num_heads: NumHeadsOpt = None,
-            revision: RevisionOpt = None, token: TokenOpt = None, fmt: FormatOpt = "human"):
+            revision: RevisionOpt = None, token: TokenOpt = None, fmt: FormatOpt = "human", quiet: QuietOpt = False):
     """Show a checkpoint's family, layout, geometry (Swin: per stage; ViT: grid and pos-embed provenance;
     CSWin: stripes per stage), size and what was assumed."""
     warn_token(token)
-    with errors():
-        if fmt not in ("human", "json"):
-            raise UsageError(f"Unknown --format '{fmt}'.", "Use human or json.")
+    with errors(fmt, quiet) as output:
         from .. import api
-        from .render import render_inspect
+        from .render import show_inspect
         report = api.inspect(source, from_layout, img_size=img_size, window=src_window,
                              pretrained_window=pretrained_window, num_heads=num_heads, revision=revision,
                              token=token, **family_flags(split, heads, ema))
-        render_inspect(report, console(), fmt)
+        show_inspect(output, report)
 
 
 @app.command(epilog="Example: swin-convert remap official timm swin_tiny_patch4_window7_224.pth -o swin-t-timm/")
@@ -41,18 +39,18 @@ def remap(from_layout: Annotated[str, typer.Argument(metavar="FROM", help=f"auto
           img_size: ImgSizeOpt = None, src_window: SrcWindowOpt = None, pretrained_window: PretrainedOpt = None,
           split: SplitOpt = None, heads: HeadsOpt = None, ema: EmaOpt = None, num_heads: NumHeadsOpt = None,
           revision: RevisionOpt = None, token: TokenOpt = None, push_to: PushOpt = None,
-          keep_other: KeepOtherOpt = None, max_shard_size: MaxShardOpt = None):
+          keep_other: KeepOtherOpt = None, max_shard_size: MaxShardOpt = None, fmt: FormatOpt = "human", quiet: QuietOpt = False):
     """Convert a checkpoint from one key layout to another (same weights, same geometry)."""
     warn_token(token)
-    with errors():
+    with errors(fmt, quiet) as output:
         from .. import api
-        from .render import render_written
+        from .render import show_written
         ckpt, result = api.remap(source, to_layout, out, from_layout=from_layout, overwrite=overwrite,
                                  img_size=img_size, window=src_window, pretrained_window=pretrained_window,
                                  num_heads=num_heads, revision=revision, token=token, keep_other=keep_other,
                                  max_shard_size=max_shard_size, **family_flags(split, heads, ema))
-        render_written(ckpt, to_layout, result, console())
-        _maybe_push(result, push_to, token)
+        show_written(output, ckpt, to_layout, result)
+        _maybe_push(result, push_to, token, output)
 
 
 @app.command(epilog="Example: swin-convert upscale swin_base_patch4_window12_384.pth --window 24 --res 768 -o out/")
@@ -93,14 +91,14 @@ def upscale(source: SourceArg, out: OutOpt,
                                                              "when not recorded.", rich_help_panel="Source")] = None,
             heads: HeadsOpt = None, ema: EmaOpt = None, num_heads: NumHeadsOpt = None,
             revision: RevisionOpt = None, token: TokenOpt = None, push_to: PushOpt = None,
-            keep_other: KeepOtherOpt = None, max_shard_size: MaxShardOpt = None):
+            keep_other: KeepOtherOpt = None, max_shard_size: MaxShardOpt = None, fmt: FormatOpt = "human", quiet: QuietOpt = False):
     """Move a checkpoint to a new window size and/or resolution (Swin: V1 tables resized, V2 CPB
     re-evaluated; ViT: position embedding resampled, optionally a new patch size; CSWin: new image
     size and stripe widths, no tensor changes)."""
     warn_token(token)
-    with errors():
+    with errors(fmt, quiet) as output:
         from .. import api
-        from .render import render_upscaled
+        from .render import show_upscaled
         result, written = api.upscale(source, out, to=to_layout, overwrite=overwrite, img_size=img_size,
                                       src_window=src_window, src_pretrained_window=pretrained_window,
                                       num_heads=num_heads, revision=revision, token=token, window=window, res=res,
@@ -108,8 +106,8 @@ def upscale(source: SourceArg, out: OutOpt,
                                       num_classes=num_classes, map_22k_to_1k=map_22k_to_1k, head_map=head_map,
                                       bake_cpb=bake_cpb, split=split, src_flags=family_flags(src_split, heads, ema),
                                       keep_other=keep_other, max_shard_size=max_shard_size)
-        render_upscaled(result, to_layout or result.checkpoint.source_layout, written, console())
-        _maybe_push(written, push_to, token)
+        show_upscaled(output, result, to_layout or result.checkpoint.source_layout, written)
+        _maybe_push(written, push_to, token, output)
 
 
 @app.command()
@@ -121,23 +119,23 @@ def push(folder: Annotated[Path, typer.Argument(help="An output folder of remap/
          commit_message: Annotated[Optional[str], typer.Option("--commit-message")] = None,
          dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be uploaded; change nothing.")] = False,
          overwrite_card: Annotated[bool, typer.Option("--overwrite-card", help="Replace the repo's README.md.")] = False,
-         token: TokenOpt = None):
+         token: TokenOpt = None, fmt: FormatOpt = "human", quiet: QuietOpt = False):
     """Upload an output folder (safetensors, config, model card) to the Hugging Face Hub in one commit."""
     warn_token(token)
-    with errors():
-        from .render import render_push
+    with errors(fmt, quiet) as output:
+        from .render import show_push
         from ..api import push as push_folder
         result = push_folder(folder, repo_id, private=private, revision=revision, create_pr=create_pr,
                              commit_message=commit_message, dry_run=dry_run, overwrite_card=overwrite_card,
                              token=token)
-        render_push(result, console())
+        show_push(output, result, repo_id, revision)
 
 
-def _maybe_push(result, repo_id: Optional[str], token: Optional[str]) -> None:
+def _maybe_push(result, repo_id: Optional[str], token: Optional[str], output) -> None:
     if not repo_id:
         return
     if result.kind != "folder":
         raise SwinConvertError("--push-to needs a folder output.", "Give -o a folder path (no file suffix).")
-    from .render import render_push
+    from .render import show_push
     from ..api import push as push_folder
-    render_push(push_folder(result.out, repo_id, token=token), console())
+    show_push(output, push_folder(result.out, repo_id, token=token), repo_id, nested=True)

@@ -6,7 +6,6 @@ timm and transformers load only when the command runs (`swin-convert --help` sta
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -14,7 +13,8 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
-from .common import EmaOpt, FormatOpt, HeadsOpt, ImgSizeOpt, NumHeadsOpt, SplitOpt, app, console, errors, family_flags
+from .common import (EmaOpt, FormatOpt, HeadsOpt, ImgSizeOpt, NumHeadsOpt, QuietOpt, SplitOpt, app, console, errors,
+                     family_flags)
 
 RESULT_COLUMNS = ("model", "img_size", "top1", "top1_err", "top5", "top5_err", "param_count", "crop_pct",
                   "interpolation")   # timm results/results-imagenet.csv
@@ -88,15 +88,15 @@ def check(candidate: CandidateArg, against: AgainstOpt = None, runtime: RuntimeO
                                                            "source, when not recorded.", rich_help_panel=CHECK,
                                                            show_default=False)] = None,
           img_size: ImgSizeOpt = None, split: SplitOpt = None, heads: HeadsOpt = None, ema: EmaOpt = None,
-          num_heads: NumHeadsOpt = None):
+          num_heads: NumHeadsOpt = None, quiet: QuietOpt = False):
     """Compare a converted checkpoint's logits with its source's in reference, timm and transformers."""
-    with errors():
+    with errors(fmt, quiet) as output:
         _check_flags(fmt, data, labels, results_file, candidate if write_card else None)
         from .. import api
         from ..check import engine as chk
         run = dict(device=device, dtype=dtype, batch_size=batch_size, compile=compile_model,
                    channels_last=channels_last)
-        with chk.distributed(device) as dist, _Printer(fmt, dist.is_main) as out:
+        with chk.distributed(device) as dist, _Printer(output, dist.is_main) as out:
             cand = api.load(candidate, img_size=img_size, num_heads=num_heads, **family_flags(split, heads, ema))
             src_flags = dict(family_flags(src_split, heads, ema), **({"img_size": src_img_size} if src_img_size else {}))
             if num_heads is not None:
@@ -118,15 +118,14 @@ def check(candidate: CandidateArg, against: AgainstOpt = None, runtime: RuntimeO
 def _check_flags(fmt: str, data: Optional[Path], labels: Optional[Path], results_file: Optional[Path],
                  card_folder: Optional[str]) -> None:
     """Refuse flag combinations that cannot work before anything slow runs."""
-    if fmt not in ("human", "json"):
-        raise UsageError(f"Unknown --format '{fmt}'.", "Use human or json.")
     if results_file is not None and data is None:
-        raise UsageError("--results-file writes accuracy results, which need --data.", "Add --data DIR.")
+        raise UsageError("--results-file writes accuracy results, which need --data.", "Add --data DIR.",
+                         option="--results-file")
     if labels is not None and data is None:
-        raise UsageError("--labels describes a --data folder.", "Add --data DIR.")
+        raise UsageError("--labels describes a --data folder.", "Add --data DIR.", option="--labels")
     if card_folder is not None and not Path(card_folder).is_dir():
         raise UsageError(f"--write-card needs the candidate to be a local folder; '{card_folder}' is not one.",
-                         "Check a folder written by remap/upscale, or drop --write-card.")
+                         "Check a folder written by remap/upscale, or drop --write-card.", option="--write-card")
 
 
 def _floats(value: Optional[str], flag: str) -> Optional[tuple]:
@@ -136,7 +135,7 @@ def _floats(value: Optional[str], flag: str) -> Optional[tuple]:
         return tuple(float(v) for v in value.replace(" ", "").split(","))
     except ValueError:
         raise UsageError(f"{flag} takes comma-separated numbers, got '{value}'.",
-                         f"For example {flag} 0.485,0.456,0.406.") from None
+                         f"For example {flag} 0.485,0.456,0.406.", option=flag) from None
 
 
 def _finish(out: "_Printer", report, results_file: Optional[Path], card_folder: Optional[str]) -> None:
@@ -166,9 +165,10 @@ def write_results_csv(path: Path, result: dict) -> None:
 class _Printer:
     """Where the command's output goes (only rank 0 of a torchrun job prints)."""
 
-    def __init__(self, fmt: str, main: bool):
-        self.human, self.main = fmt == "human", main
-        self._progress = _RichProgress(enabled=main)
+    def __init__(self, output, main: bool):
+        self.output, self.human, self.main = output, not output.json, main
+        output.main = main
+        self._progress = _RichProgress(enabled=main and not output.quiet)
 
     def __enter__(self) -> "_Printer":
         return self
@@ -181,8 +181,10 @@ class _Printer:
             typer.echo(line)
 
     def note(self, line: str) -> None:
-        if self.main:
-            typer.echo(line, err=not self.human)
+        if self.human and self.main:
+            typer.echo(line)
+        else:
+            self.output.talk(line)
 
     def progress(self):
         return self._progress
@@ -196,7 +198,7 @@ class _Printer:
             typer.echo(report.summary())
             return
         result = report.accuracy.result() if report.accuracy else {}
-        typer.echo(json.dumps({**result, **report.to_dict()}, indent=2))
+        self.output.result({**result, **report.to_dict(), "command": "check"})   # timm's result keys first
 
 
 def report_lines(report) -> list[str]:

@@ -3,6 +3,7 @@ error renderer. Nothing heavy is imported here (no torch): `swin-convert --help`
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -11,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import SwinConvertError
+from ..errors import SwinConvertError, UsageError
 
 app = typer.Typer(
     name="swin-convert",
@@ -69,7 +70,11 @@ MaxShardOpt = Annotated[Optional[str], typer.Option("--max-shard-size", help="Fo
                                                     "shards of at most this size (5GB = 10**9 bytes, 10MiB = 2**20, "
                                                     "or bytes), named and indexed as transformers does.",
                                                     rich_help_panel="Output", show_default=False)]
-FormatOpt = Annotated[str, typer.Option("--format", help="human or json.", rich_help_panel="Output")]
+FormatOpt = Annotated[str, typer.Option("--format", help="human or json (one JSON document on stdout, talk on "
+                                        "stderr).", rich_help_panel="Output")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No talk on stderr (progress bars, notes); errors and "
+                                        "warnings still print.", rich_help_panel="Output")]
+FORMATS = ("human", "json")
 
 
 def console(stderr: bool = False):
@@ -111,21 +116,89 @@ def on_sigterm(signum, frame):
     raise Terminated()
 
 
+class Output:
+    """Where a command's output goes: stdout is data, stderr is talk.
+
+    human: the command prints its result lines on stdout itself. json: the command hands its
+    result document to :meth:`result` and it is printed, alone, when the command ends; if the
+    command fails, stdout gets ``{"error": {...}}`` instead (plus what the command had already
+    done, e.g. remap's written output when a --push-to fails). ``quiet``: no talk (bars, notes).
+    """
+
+    def __init__(self, fmt: str = "human", quiet: bool = False):
+        self.fmt, self.quiet = fmt, quiet
+        self.doc: dict | None = None
+        self.printed = False
+        self.main = True            # False on the other ranks of a torchrun job: they print no data
+
+    @property
+    def json(self) -> bool:
+        return self.fmt == "json"
+
+    def check_format(self) -> None:
+        if self.fmt not in FORMATS:
+            raise UsageError(f"Unknown --format '{self.fmt}'.", "Use human or json.", option="--format")
+
+    def result(self, doc: dict) -> None:
+        """The command's JSON document (printed at the end, in json mode only)."""
+        self.doc = doc
+
+    def talk(self, line: str) -> None:
+        """An informational line on stderr (not with --quiet)."""
+        if not self.quiet and self.main:
+            typer.echo(line, err=True)
+
+    def print_json(self, doc: dict) -> None:
+        if self.json and self.main and not self.printed:
+            self.printed = True         # one document, even if writing it fails (a closed pipe)
+            sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+            sys.stdout.flush()
+
+    def finish(self) -> None:
+        if self.doc is not None:
+            self.print_json(self.doc)
+
+    def fail(self, error: dict) -> None:
+        try:
+            self.print_json({**(self.doc or {}), "error": error})
+        except OSError:
+            pass                        # stdout is gone; the Error: line on stderr still says it
+
+
+def _os_error_message(e: OSError) -> str:
+    return f"{e.strerror or e}{f': {e.filename}' if e.filename else ''}."
+
+
+def error_dict(e: BaseException) -> dict:
+    """The JSON error object: SwinConvertError.to_dict(), or the same fields for an OSError."""
+    if isinstance(e, SwinConvertError):
+        return e.to_dict()
+    return {"type": type(e).__name__, "message": _os_error_message(e), "hint": None, "exit_code": 1,
+            "path": None if getattr(e, "filename", None) is None else str(e.filename)}
+
+
 @contextlib.contextmanager
-def errors():
-    """User mistakes: one `Error:` line plus a hint on stderr, no traceback (SWIN_CONVERT_DEBUG=1 shows it)."""
+def errors(fmt: str = "human", quiet: bool = False):
+    """User mistakes: one `Error:` line plus a hint on stderr, no traceback (SWIN_CONVERT_DEBUG=1 shows it).
+
+    Yields the command's :class:`Output`; with ``--format json`` the error also goes to stdout as
+    ``{"error": {...}}`` (see ``Output``); the exit code is the same in both formats."""
     from ..io.hub import set_download_progress
-    set_download_progress(download_bar)
+    out = Output(fmt, quiet)
+    set_download_progress(None if quiet else download_bar, hub_bars=not quiet)
     try:
-        yield
+        out.check_format()
+        yield out
+        out.finish()
     except (SwinConvertError, OSError) as e:
         if os.environ.get("SWIN_CONVERT_DEBUG"):
             raise
         if isinstance(e, SwinConvertError):
             render_error(e.message, e.hint)
-            raise typer.Exit(e.exit_code) from None
-        render_error(f"{e.strerror or e}{f': {e.filename}' if e.filename else ''}.")
-        raise typer.Exit(1) from None
+        else:
+            render_error(_os_error_message(e))
+        out.fail(error_dict(e))
+        raise typer.Exit(e.exit_code if isinstance(e, SwinConvertError) else 1) from None
     except KeyboardInterrupt as e:
         raise typer.Exit(getattr(e, "exit_code", 130)) from None
 

@@ -86,3 +86,76 @@ def render_push(result, console) -> None:
         console.print(f"  {f}")
     if getattr(result, "card_kept", False):
         console.print("  kept the repo's existing README.md (pass --overwrite-card to replace it)")
+
+
+# ----------------------------------------------------------------------------------------
+# --format json: one document per command (fields documented in README "Machine-readable output")
+# ----------------------------------------------------------------------------------------
+def _layout_name(layout: str, family: str) -> str:
+    from ..families import get_layout
+    return get_layout(layout, family).name
+
+
+def _plain(value):
+    """spec dicts as JSON values (tuples as lists)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def written_doc(ckpt, layout: str, result, command: str = "remap") -> dict:
+    """remap's JSON document: what was written and from what, with every note."""
+    return {"command": command, "output": str(result.out), "kind": result.kind,
+            "files": [str(f) for f in result.files], "layout": _layout_name(layout, ckpt.family),
+            "family": ckpt.family, "label": _describe(ckpt, ckpt.spec)["label"], "tensors": result.tensors,
+            "source": ckpt.source, "source_layout": ckpt.source_layout, "spec": _plain(ckpt.spec.to_dict()),
+            "notes": list(ckpt.notes), "assumed": list(ckpt.assumptions.notes),
+            "output_notes": list(getattr(result, "notes", ()))}
+
+
+def upscaled_doc(result, layout: str, written) -> dict:
+    """upscale's JSON document: remap's fields plus the geometry before and what was transferred."""
+    doc = written_doc(result.checkpoint, layout, written, command="upscale")
+    doc.update(before=_plain(result.source_spec.to_dict()), transfer=list(result.summary))
+    return doc
+
+
+def push_doc(result, repo_id: str, revision: str | None) -> dict:
+    """push's JSON document (remap/upscale --push-to nest it under "push")."""
+    base = result.url.split(f"/{repo_id}", 1)[0] + f"/{repo_id}"
+    return {"command": "push", "repo_id": repo_id, "revision": revision or "main", "url": result.url,
+            "commit": result.commit, "commit_url": f"{base}/commit/{result.commit}" if result.commit else None,
+            "files": list(result.files), "dry_run": bool(result.dry_run), "card_kept": bool(result.card_kept)}
+
+
+def show_inspect(out, report) -> None:
+    if out.json:
+        out.result({"command": "inspect", **report.to_dict()})
+    else:
+        from .common import console
+        render_inspect(report, console())
+
+
+def show_written(out, ckpt, layout: str, result) -> None:
+    if out.json:
+        out.result(written_doc(ckpt, layout, result))
+    else:
+        from .common import console
+        render_written(ckpt, layout, result, console())
+
+
+def show_upscaled(out, result, layout: str, written) -> None:
+    if out.json:
+        out.result(upscaled_doc(result, layout, written))
+    else:
+        from .common import console
+        render_upscaled(result, layout, written, console())
+
+
+def show_push(out, result, repo_id: str, revision: str | None = None, nested: bool = False) -> None:
+    """push's result; ``nested``: remap/upscale --push-to, added to their document as "push"."""
+    if not out.json:
+        from .common import console
+        render_push(result, console())
+    elif nested and out.doc is not None:
+        out.doc["push"] = {k: v for k, v in push_doc(result, repo_id, revision).items() if k != "command"}
+    else:
+        out.result(push_doc(result, repo_id, revision))

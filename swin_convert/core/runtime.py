@@ -38,7 +38,9 @@ def raise_if_incomplete(runtime: str, missing: list, unexpected: list, mismatche
     parts = [f"{len(v)} {what} key(s) ({', '.join(sorted(map(str, v))[:3])}{', ...' if len(v) > 3 else ''})"
              for what, v in (("missing", missing), ("unexpected", unexpected), ("mismatched", mismatched)) if v]
     if parts:
-        raise RuntimeLoadError(f"{runtime} could not load the weights strictly: {'; '.join(parts)}")
+        raise RuntimeLoadError(f"{runtime} could not load the weights strictly: {'; '.join(parts)}", runtime=runtime,
+                               missing=map(str, missing), unexpected=map(str, unexpected),
+                               mismatched=mismatched)
 
 
 @contextlib.contextmanager

@@ -86,7 +86,7 @@ def _copy_range(src, out, offset: int, nbytes: int) -> None:
         chunk = src.read(min(COPY_CHUNK, nbytes - done))
         if not chunk:
             raise BadInputError(f"'{src.name}' ended early while copying a tensor.",
-                                "The file is truncated; download it again.")
+                                "The file is truncated; download it again.", path=src.name)
         out.write(chunk)
         done += len(chunk)
 
@@ -359,7 +359,8 @@ def _check_extents(path: str, header: dict, data_start: int) -> None:
             raise _bad(path, "has overlapping tensors in its header")
 def _bad(path: str, what: str) -> BadInputError:
     """One line whatever the file holds: tensor names and paths are shown with control characters escaped."""
-    return BadInputError(_one_line(f"'{path}' {what}."), "Check the file (it may be truncated or corrupt) and download it again.")
+    return BadInputError(_one_line(f"'{path}' {what}."), "Check the file (it may be truncated or corrupt) and download it again.",
+                         path=path)
 
 
 def _one_line(text: str) -> str:

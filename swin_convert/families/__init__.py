@@ -11,7 +11,7 @@ import importlib
 
 from ..core.checkpoint import Assumptions, CanonicalCheckpoint
 from ..core.schema import Family, Layout
-from ..errors import LayoutError, UsageError
+from ..errors import BadInputError, LayoutError, UsageError
 
 _FAMILIES = ("swin", "vit", "cswin")          # swin_convert.families.<name>.FAMILY, in detection order
 FAMILIES: dict[str, Family] = {}
@@ -103,14 +103,22 @@ def detect_layout(keys) -> tuple[Layout, int]:
 
 def read_checkpoint(raw, layout: str, flags: dict, display: str) -> CanonicalCheckpoint:
     """A raw checkpoint (``io.reading.RawCheckpoint``) in ``layout`` (or ``auto``) -> canonical form."""
-    fam, detected, version = detect(raw.tensors)
-    chosen = detected if layout == "auto" else _claimed_layout(layout, fam)
-    if chosen is not detected and layout != "auto":
-        _check_claimed(chosen, detected, raw)
-        fam = family_of(chosen)
-        version = fam.detect_version(raw.tensors)
-    notes = Assumptions()
-    result = fam.read(raw, chosen, version, flags or {}, notes)   # (spec, tensors[, other]); may add raw.notes
+    chosen = None
+    try:
+        fam, detected, version = detect(raw.tensors)
+        chosen = detected if layout == "auto" else _claimed_layout(layout, fam)
+        if chosen is not detected and layout != "auto":
+            _check_claimed(chosen, detected, raw)
+            fam = family_of(chosen)
+            version = fam.detect_version(raw.tensors)
+        notes = Assumptions()
+        result = fam.read(raw, chosen, version, flags or {}, notes)   # (spec, tensors[, other]); may add raw.notes
+    except BadInputError as e:   # LayoutError included: say which file, read as which layout
+        if e.path is None:
+            e.path = raw.path
+        if isinstance(e, LayoutError) and e.layout is None and chosen is not None:
+            e.layout = chosen.name
+        raise
     spec, tensors, other = result if len(result) == 3 else (*result, {})
     return CanonicalCheckpoint(spec, tensors, display, chosen.name, notes, raw.metadata, raw.config,
                                notes=list(raw.notes), input_paths=[raw.path, *getattr(raw, "shards", ())],
@@ -133,11 +141,11 @@ def _check_claimed(chosen: Layout, detected: Layout, raw) -> None:
         return  # DeiT / old timm files use timm's names; only pre_logits / gamma_1 tell them apart
     if chosen.family != detected.family:
         raise LayoutError(f"'{raw.path.name}' looks like a {detected.family} {detected.name} checkpoint, not "
-                          f"{chosen.family} {chosen.name}.", f"Use FROM={detected.name} or auto.")
+                          f"{chosen.family} {chosen.name}.", f"Use FROM={detected.name} or auto.", layout=chosen.name)
     if chosen.family == detected.family and chosen.signature.score(raw.tensors) > 0:
         return  # key-compatible (an mmdet backbone without norm0.. is key for key an mmpretrain one)
     raise LayoutError(f"'{raw.path.name}' looks like a {detected.name} checkpoint, not {chosen.name}.",
-                      f"Use FROM={detected.name} or auto.")
+                      f"Use FROM={detected.name} or auto.", layout=chosen.name)
 
 
 def to_layout(layout: Layout, spec, tensors: dict) -> dict:

@@ -171,7 +171,7 @@ def _split_hub_id(body: str, source: str) -> dict:
 def _merge_revision(from_source: str | None, flag: str | None, source: str) -> str | None:
     if from_source and flag and from_source != flag:
         raise UsageError(f"'{source}' names revision '{from_source}' but --revision says '{flag}'.",
-                         "Give the revision once, as org/name@rev or with --revision.")
+                         "Give the revision once, as org/name@rev or with --revision.", option="--revision")
     return from_source or flag
 
 
@@ -205,7 +205,7 @@ def resolve_source(source: str, *, revision: str | None = None, token: str | Non
     if kind != "hub" and revision:
         shown = _safe_url(source) if kind == "url" else source
         raise UsageError(f"--revision only applies to Hub sources, and '{shown}' is a {kind} source.",
-                         "Drop --revision, or pass a Hub repo id (org/name).")
+                         "Drop --revision, or pass a Hub repo id (org/name).", option="--revision")
     if kind == "url":
         return _resolve_url(source, parts["url"], sha256=expected, cache_dir=cache_dir, progress=progress)
     if kind == "local":
@@ -227,7 +227,7 @@ def _weights_file(resolved: ResolvedSource) -> Path:
     if resolved.filename:
         return resolved.path / resolved.filename
     raise UsageError(f"--sha256 needs a single weights file, and '{resolved.display}' is a directory.",
-                     "Pass the weights file itself, or drop --sha256.")
+                     "Pass the weights file itself, or drop --sha256.", option="--sha256")
 
 
 def _resolve_hub(source: str, parts: dict, revision: str | None, *, token, cache_dir, progress) -> ResolvedSource:
@@ -283,7 +283,7 @@ def _resolve_hub_offline(source: str, repo_id: str, revision: str | None, wanted
         where = f"'{repo_id}'" + (f" at revision '{revision}'" if revision else "")
         raise HubError(f"{where} is not in the local cache and HF_HUB_OFFLINE is set.",
                        "Unset HF_HUB_OFFLINE and run once online to fill the cache, "
-                       "or point HF_HOME / HF_HUB_CACHE at a cache that holds it.")
+                       "or point HF_HOME / HF_HUB_CACHE at a cache that holds it.", repo_id=repo_id, revision=revision)
     local = snapshot / weights
     if is_index(weights):
         missing = [s for s in _index_shards(local, weights, repo_id) if s not in files]
@@ -331,9 +331,11 @@ def _require_weights(files: list[str], repo_id: str, wanted: str | None, revisio
     at = f" at revision '{revision}'" if revision else ""
     if wanted:
         raise HubError(f"File '{wanted}' does not exist in '{repo_id}'{at}.",
-                       f"List the repo's files with `hf download {repo_id} --dry-run` and name one that exists.")
+                       f"List the repo's files with `hf download {repo_id} --dry-run` and name one that exists.",
+                       repo_id=repo_id, revision=revision)
     raise HubError(f"'{repo_id}'{at} has no model.safetensors, pytorch_model.bin or .pth checkpoint.",
-                   f"Check the repo id, or name the file as {repo_id}/path/to/weights.")
+                   f"Check the repo id, or name the file as {repo_id}/path/to/weights.", repo_id=repo_id,
+                   revision=revision)
 
 
 def _index_shards(local: Path, index: str, repo_id: str, files: list[str] | None = None) -> list[str]:
@@ -366,7 +368,7 @@ def _download(repo_id: str, filename: str, revision: str | None, *, token, cache
 
     return hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache_dir, token=token,
                            library_name=LIBRARY_NAME, library_version=__version__,
-                           tqdm_class=None if progress else silent_tqdm)
+                           tqdm_class=None if progress and _hub_bars else silent_tqdm)
 
 
 def _remote_card(repo_id: str, commit: str, files: list[str], *, token, cache_dir) -> dict:
@@ -542,6 +544,9 @@ def _hub_errors(repo_id: str, *, revision: str | None = None, action: str = "dow
         mapped = _map_hub_exception(exc, repo_id, revision, action)
         if mapped is None:
             raise
+        if isinstance(mapped, HubError):   # the data behind the sentence, for library users
+            mapped.repo_id, mapped.revision = mapped.repo_id or repo_id, mapped.revision or revision
+            mapped.status = mapped.status or getattr(getattr(exc, "response", None), "status_code", None)
         raise mapped from exc
 
 
@@ -617,23 +622,28 @@ def _is_connection_failure(exc: BaseException | None) -> bool:
 def _http_status_error(exc, repo_id: str, action: str) -> HubError:
     status = getattr(getattr(exc, "response", None), "status_code", None)
     if status == 401:
-        return HubError(f"The Hub refused to let this session {action} '{repo_id}' (HTTP 401).", _LOGIN_HINT)
+        return HubError(f"The Hub refused to let this session {action} '{repo_id}' (HTTP 401).", _LOGIN_HINT,
+                        repo_id=repo_id, status=status)
     if status == 403:
         return HubError(f"This token has no permission to {action} '{repo_id}' (HTTP 403).",
-                        "Use a token with write access to that namespace (hf auth login), or pick a namespace you own.")
+                        "Use a token with write access to that namespace (hf auth login), or pick a namespace you own.",
+                        repo_id=repo_id, status=status)
     return HubError(f"The Hub answered HTTP {status} while trying to {action} '{repo_id}'.",
-                    "Retry in a moment; set SWIN_CONVERT_DEBUG=1 to see the full response.")
+                    "Retry in a moment; set SWIN_CONVERT_DEBUG=1 to see the full response.", repo_id=repo_id,
+                    status=status)
 
 
 def _offline_error(repo_id: str, action: str) -> HubError:
     if action == "push to":
-        return HubError(f"Cannot push to '{repo_id}' because HF_HUB_OFFLINE is set.", "Unset HF_HUB_OFFLINE to push.")
+        return HubError(f"Cannot push to '{repo_id}' because HF_HUB_OFFLINE is set.", "Unset HF_HUB_OFFLINE to push.",
+                        repo_id=repo_id)
     return HubError(f"'{repo_id}' is not in the local cache and HF_HUB_OFFLINE is set.",
-                    "Unset HF_HUB_OFFLINE and run once online to fill the cache.")
+                    "Unset HF_HUB_OFFLINE and run once online to fill the cache.", repo_id=repo_id)
 
 
 def _login_error(repo_id: str) -> HubError:
-    return HubError(f"Not logged in to the Hugging Face Hub, so '{repo_id}' cannot be pushed.", _LOGIN_HINT)
+    return HubError(f"Not logged in to the Hugging Face Hub, so '{repo_id}' cannot be pushed.", _LOGIN_HINT,
+                    repo_id=repo_id)
 
 
 # --- URLs ---------------------------------------------------------------------------------
@@ -652,7 +662,7 @@ def _resolve_url(source: str, url: str, *, sha256: str | None, cache_dir, progre
             return resolved
         if _offline():
             raise HubError(f"'{_safe_url(url)}' is not in the local cache and HF_HUB_OFFLINE is set.",
-                           "Unset HF_HUB_OFFLINE and run once online to fill the cache.")
+                           "Unset HF_HUB_OFFLINE and run once online to fill the cache.", url=_safe_url(url))
         partial = target.with_name(target.name + ".incomplete")
         _download_url(url, partial, progress=progress)
         if sha256:
@@ -755,13 +765,14 @@ def _urlopen(url: str, headers: dict):
     except (URLError, OSError) as exc:
         reason = getattr(exc, "reason", None) or type(exc).__name__
         raise HubError(f"Could not connect to {urlsplit(url).hostname} to download '{_safe_url(url)}' ({reason}).",
-                       "Check your network connection and the URL.") from exc
+                       "Check your network connection and the URL.", url=_safe_url(url)) from exc
 
 
 def _url_http_error(url: str, exc) -> HubError:
     hint = ("The server refused access; download the file yourself and pass the local path."
             if exc.code in (401, 403) else "Check the URL; for a Hub file pass org/name/path instead of a URL.")
-    return HubError(f"Downloading '{_safe_url(url)}' failed with HTTP {exc.code}.", hint)
+    return HubError(f"Downloading '{_safe_url(url)}' failed with HTTP {exc.code}.", hint, url=_safe_url(url),
+                    status=exc.code)
 
 
 def _save_validator(path: Path, response) -> None:
@@ -790,16 +801,18 @@ def _expected_total(response, offset: int) -> int | None:
 def _interrupted(url: str, size: int, total: int | None) -> HubError:
     of = f" of {total}" if total is not None else ""
     return HubError(f"The download of '{_safe_url(url)}' stopped after {size}{of} bytes.",
-                    "Run the same command again; the download resumes where it stopped.")
+                    "Run the same command again; the download resumes where it stopped.", url=_safe_url(url))
 
 
 _download_progress = None   # set by the CLI: (label, total, initial) -> context manager yielding advance(n)
+_hub_bars = True            # huggingface_hub's own tqdm bars (stderr) on Hub downloads
 
 
-def set_download_progress(factory) -> None:
-    """Where URL downloads report progress (the CLI passes a rich bar; the library draws nothing)."""
-    global _download_progress
-    _download_progress = factory
+def set_download_progress(factory, *, hub_bars: bool = True) -> None:
+    """Where URL downloads report progress (the CLI passes a rich bar; the library draws nothing);
+    ``hub_bars=False`` also silences huggingface_hub's bars on Hub downloads (the CLI's --quiet)."""
+    global _download_progress, _hub_bars
+    _download_progress, _hub_bars = factory, hub_bars
 
 
 @contextmanager
@@ -820,7 +833,8 @@ def _normalize_sha256(sha256: str | None) -> str | None:
         return None
     value = sha256.strip().lower().removeprefix("sha256:")
     if not re.fullmatch(r"[0-9a-f]{64}", value):
-        raise UsageError("--sha256 must be 64 hexadecimal characters.", "Copy the full SHA-256 of the file.")
+        raise UsageError("--sha256 must be 64 hexadecimal characters.", "Copy the full SHA-256 of the file.",
+                         option="--sha256")
     return value
 
 
@@ -841,7 +855,7 @@ def _verify_sha256(path: Path, expected: str, *, delete: bool, shown: Path | Non
         _validator_path(path).unlink(missing_ok=True)
     raise BadInputError(f"SHA-256 of '{(shown or path).name}' is {actual[:16]}..., not the expected "
                         f"{expected[:16]}....", "Check --sha256 against the publisher's checksum, "
-                        "or drop it to accept the file as is.")
+                        "or drop it to accept the file as is.", path=shown or path)
 
 
 # --- push ---------------------------------------------------------------------------------

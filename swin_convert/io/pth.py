@@ -46,7 +46,7 @@ class Unsupported(Exception):
 
 def _malformed(path: str, what: str) -> BadInputError:
     return BadInputError(f"'{path}' is a malformed PyTorch checkpoint: {what}.",
-                         "The file is corrupt or was crafted; download it again from a source you trust.")
+                         "The file is corrupt or was crafted; download it again from a source you trust.", path=path)
 
 
 def _is_int(v) -> bool:

@@ -35,7 +35,7 @@ class RawCheckpoint:
 def weights_file(path: Path) -> Path:
     """The weights file of ``path`` (itself, or the one file a folder holds)."""
     if not path.exists():
-        raise BadInputError(f"'{path}' does not exist.", "Check the path, or give a Hub repo id (org/name).")
+        raise BadInputError(f"'{path}' does not exist.", "Check the path, or give a Hub repo id (org/name).", path=path)
     if path.is_file():
         return path
     for name in WEIGHT_NAMES:
@@ -49,13 +49,22 @@ def weights_file(path: Path) -> Path:
     if len(found) == 1:
         return found[0]
     raise BadInputError(f"'{path}' holds {len(found)} weight files, not exactly one.",
-                        "Pass the file itself, or a folder with model.safetensors, pytorch_model.bin or a shard index.")
+                        "Pass the file itself, or a folder with model.safetensors, pytorch_model.bin or a shard index.", path=path)
 
 
 def open_raw(path: str | Path, ema: bool | None = None) -> RawCheckpoint:
     """``ema``: which weights of a training file holding both plain and EMA ones (None: EMA, said in notes)."""
     path = Path(path)
     wfile = weights_file(path)
+    try:
+        return _open_raw(wfile, ema)
+    except BadInputError as e:   # every reader's refusal names the file
+        if e.path is None:
+            e.path = wfile
+        raise
+
+
+def _open_raw(wfile: Path, ema: bool | None) -> RawCheckpoint:
     config = _read_config(wfile.parent / "config.json")
     if is_index(wfile):
         return _open_sharded(wfile, config)
@@ -70,7 +79,7 @@ def open_raw(path: str | Path, ema: bool | None = None) -> RawCheckpoint:
     state = _unwrap(obj, raw.notes, ema)
     raw.tensors = {k: v for k, v in state.items() if isinstance(k, str) and isinstance(v, (FileSlice, TorchSource))}
     if not raw.tensors:
-        raise BadInputError(f"'{wfile}' holds no tensors.", "Is this a model checkpoint?")
+        raise BadInputError(f"'{wfile}' holds no tensors.", "Is this a model checkpoint?", path=wfile)
     return raw
 
 
@@ -132,7 +141,8 @@ def _read_config(path: Path) -> dict | None:
     try:
         cfg = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise BadInputError(f"'{path}' is not valid JSON.", "Fix or remove the config.json beside the weights.") from None
+        raise BadInputError(f"'{path}' is not valid JSON.", "Fix or remove the config.json beside the weights.",
+                            path=path) from None
     return cfg if isinstance(cfg, dict) else None
 
 
@@ -155,9 +165,10 @@ def _unwrap(obj, notes: list, ema: bool | None = None) -> dict:
     averaged = next((k for k in EMA_KEYS if isinstance(obj.get(k), dict) and obj[k]), None)
     if ema is True and averaged is None:
         raise UsageError("--ema: the file holds no EMA weights (no " + ", ".join(EMA_KEYS) + ").",
-                         "Drop --ema." if plain else "Drop --ema; the file is a bare state dict.")
+                         "Drop --ema." if plain else "Drop --ema; the file is a bare state dict.", option="--ema")
     if ema is False and plain is None and averaged is not None:
-        raise UsageError(f"--no-ema: the file holds only EMA weights ['{averaged}'].", "Drop --no-ema.")
+        raise UsageError(f"--no-ema: the file holds only EMA weights ['{averaged}'].", "Drop --no-ema.",
+                         option="--no-ema")
     if plain and averaged:
         if ema is False:
             key = plain

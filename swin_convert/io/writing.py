@@ -51,12 +51,13 @@ def check_output(out: Path, inputs: list[Path], overwrite: bool) -> None:
     for inp in inputs:
         inp_r = inp.resolve()
         if out_r == inp_r or inp_r.is_relative_to(out_r) or (out_r.is_relative_to(inp_r) and inp_r.is_dir()):
-            raise OutputExistsError(f"The output '{out}' would overwrite the input.", "Choose another output path.")
+            raise OutputExistsError(f"The output '{out}' would overwrite the input.", "Choose another output path.",
+                                    path=out)
     if out.exists() and not overwrite:
-        raise OutputExistsError(f"'{out}' already exists.", "Choose another path or pass --overwrite.")
+        raise OutputExistsError(f"'{out}' already exists.", "Choose another path or pass --overwrite.", path=out)
     if out.exists() and not (out.is_file() or out.is_dir()):
         raise OutputExistsError(f"'{out}' is not a regular file or folder (a device, pipe or socket); "
-                                "refusing to replace it.", "Choose an output path for a file or a folder.")
+                                "refusing to replace it.", "Choose an output path for a file or a folder.", path=out)
 
 
 def check_expressible(layout: Layout, spec) -> None:
@@ -220,5 +221,5 @@ def output_kind(out: str | Path) -> str:
         return "pth" if suffix != ".safetensors" else "safetensors"
     if suffix in (".json", ".yaml", ".txt"):
         raise UsageError(f"Output '{out}' has a {suffix} suffix, which is not a checkpoint format.",
-                         "Use .safetensors, .pth, or a folder path.")
+                         "Use .safetensors, .pth, or a folder path.", option="--output")
     return "folder"

@@ -11,7 +11,7 @@ from ...core.checkpoint import Assumptions, CanonicalCheckpoint
 from ...core.keymap import from_canonical, to_canonical
 from ...core.tensors import ArraySource
 from ...core.values import parse_ints
-from ...errors import BadInputError, IncompatibleSpecError, UsageError
+from ...errors import IncompatibleSpecError, LayoutError, UsageError
 from . import geometry
 from .convert import seg_shapes
 from .shapes import canonical_shapes, infer_spec
@@ -78,7 +78,7 @@ def _flag_hints(flags: dict) -> dict:
         heads = parse_ints(flags["heads"], "--heads")
         if heads is None or len(heads) != geometry.NUM_STAGES:
             raise UsageError(f"--heads must be four integers (one per stage), got {flags['heads']!r}.",
-                             "E.g. --heads 2,4,8,16.")
+                             "E.g. --heads 2,4,8,16.", option="--heads")
         hints["num_heads"] = tuple(heads)
     return hints
 
@@ -90,8 +90,9 @@ def read(raw, layout, version: int, flags: dict, notes: Assumptions):
         tensors = _backbone(tensors, raw.notes)
     parsed = to_canonical(layout, 1, tensors)
     if parsed.unexpected:
-        raise BadInputError(f"{len(parsed.unexpected)} keys are not CSWin {layout.name} names "
-                            f"(e.g. {parsed.unexpected[0]}).", "Pass FROM explicitly (official | seg) or auto.")
+        raise LayoutError(f"{len(parsed.unexpected)} keys are not CSWin {layout.name} names "
+                          f"(e.g. {parsed.unexpected[0]}).", "Pass FROM explicitly (official | seg) or auto.",
+                          unexpected=parsed.unexpected, layout=layout.name)
     shapes = {k: tuple(v.shape) for k, v in parsed.tensors.items()}
     if layout.name == "seg":
         for s in range(1, 4):

@@ -13,7 +13,7 @@ No buffers, no position tensors.
 """
 from __future__ import annotations
 
-from swin_convert.errors import BadInputError, UsageError
+from swin_convert.errors import BadInputError, LayoutError, UsageError
 
 from . import geometry
 from .spec import OFFICIAL_MODELS, CSWinSpec
@@ -190,7 +190,7 @@ def _named_default(embed_dim: int, depths: tuple[int, ...]):
 
 
 def check_shapes(shapes: dict, spec: CSWinSpec) -> None:
-    """Every canonical key present with its shape, nothing else (BadInputError, one line)."""
+    """Every canonical key present with its shape, nothing else (LayoutError, a BadInputError: one line)."""
     want = canonical_shapes(spec)
     missing = [k for k in want if k not in shapes]
     extra = [k for k in shapes if k not in want]
@@ -204,5 +204,6 @@ def check_shapes(shapes: dict, spec: CSWinSpec) -> None:
         if wrong:
             k = wrong[0]
             parts.append(f"{len(wrong)} with other shapes (e.g. {k}: {tuple(shapes[k])} vs {want[k]})")
-        raise BadInputError("CSWin weights do not fit the spec: " + "; ".join(parts) + ".",
-                            "Check the model size and geometry (num_heads, split_size) given.")
+        raise LayoutError("CSWin weights do not fit the spec: " + "; ".join(parts) + ".",
+                          "Check the model size and geometry (num_heads, split_size) given.", missing=missing,
+                          unexpected=extra, mismatched=[(k, tuple(want[k]), tuple(shapes[k])) for k in wrong])

@@ -43,7 +43,7 @@ def read(raw, layout, version: int, flags: dict, notes: Assumptions):
     if flags.get("num_heads") is not None:
         from ...errors import UsageError
         raise UsageError("--num-heads applies to ViT checkpoints; Swin's heads are read from its tensors.",
-                         "Drop --num-heads.")
+                         "Drop --num-heads.", option="--num-heads")
     tensors, other = raw.tensors, {}
     if layout.on_read:
         tensors, other = layout.on_read(tensors, raw.notes)
@@ -57,7 +57,7 @@ def read(raw, layout, version: int, flags: dict, notes: Assumptions):
         from ...errors import UsageError
         raise UsageError(f"{layout.name} checkpoints do not record the image size: pass --img-size N "
                          "(the size the weights were trained at).",
-                         "torchvision's own weights: 224 for swin_t/s/b, 256 for swin_v2_t/s/b.")
+                         "torchvision's own weights: 224 for swin_t/s/b, 256 for swin_v2_t/s/b.", option="--img-size")
     spec = infer_spec(version, parsed, given, recorded, notes)
     validate_tensors(spec, parsed, layout.name)
     return spec, order_like_spec(spec, parsed.tensors), other

@@ -155,7 +155,7 @@ def per_stage(values, stages: int, flag: str = "per-stage values") -> tuple[int,
         return values * stages
     if len(values) != stages:
         raise UsageError(f"{flag} has {len(values)} values but the model has {stages} stages.",
-                         "Give one value, or one per stage.")
+                         "Give one value, or one per stage.", option=flag if flag.startswith("--") else None)
     return values
 
 

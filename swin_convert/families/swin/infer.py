@@ -189,13 +189,15 @@ def validate_tensors(spec: SwinSpec, parsed: Parsed, layout_name: str) -> None:
     got = parsed.tensors
     missing = [k for k in want if k not in got]
     extra = [k for k in got if k not in want] + parsed.unexpected
-    wrong = [f"{k} {tuple(got[k].shape)} != {want[k]}" for k in want if k in got and tuple(got[k].shape) != want[k]]
+    shaped = [(k, tuple(want[k]), tuple(got[k].shape)) for k in want if k in got and tuple(got[k].shape) != want[k]]
+    wrong = [f"{k} {have} != {exp}" for k, exp, have in shaped]
     for what, items in (("missing", missing), ("unexpected", extra), ("wrongly shaped", wrong)):
         if items:
             more = f" and {len(items) - 3} more" if len(items) > 3 else ""
             raise LayoutError(f"{len(items)} {what} tensor(s) for a {layout_name} Swin V{spec.version} "
                               f"checkpoint: {', '.join(items[:3])}{more}.",
-                              "Check FROM (or use auto), or pass --img-size/--window if the geometry was guessed.")
+                              "Check FROM (or use auto), or pass --img-size/--window if the geometry was guessed.",
+                              missing=missing, unexpected=extra, mismatched=shaped, layout=layout_name)
     for (kind, s, _), src in parsed.buffers.items():
         if s < 0 or s >= spec.num_stages:
             raise LayoutError(f"A persisted {kind} names stage {s}, which the model does not have.")
@@ -235,14 +237,15 @@ def recorded_hints(metadata: dict, config: dict | None, layouts, path=None) -> H
         where = path.parent / "config.json" if path is not None else "config.json"
         raise BadInputError(f"'{where}' records geometry that is not a number or list of numbers "
                             f"({type(e).__name__}: {str(e)[:80]}).",
-                            "Fix or remove the config.json beside the weights, or pass --img-size/--src-window.") from None
+                            "Fix or remove the config.json beside the weights, or pass --img-size/--src-window.",
+                            path=where) from None
     return Hints()
 
 
 def _metadata_spec(text, path) -> SwinSpec:
     """Our own spec record; a damaged one is a bad file, not a crash."""
     bad = BadInputError(f"'{path}' has a '{META_SPEC}' metadata entry that is not a valid spec.",
-                        "The file was edited or damaged; re-convert it from its source.")
+                        "The file was edited or damaged; re-convert it from its source.", path=path)
     try:
         d = json.loads(text)
     except (ValueError, RecursionError):

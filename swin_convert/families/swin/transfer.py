@@ -140,13 +140,13 @@ def _check_request(spec: SwinSpec, request: TransferRequest) -> None:
                          "For example --window 24 --res 384, or --num-classes 0.")
     if request.method not in METHODS:
         raise UsageError(f"Unknown --method '{request.method}'.",
-                         "Use bicubic (official load_pretrained) or geometric (timm).")
+                         "Use bicubic (official load_pretrained) or geometric (timm).", option="--method")
     if spec.version == 1 and request.pretrained_window is not None:
         raise UsageError("--pretrained-window applies to Swin V2; this checkpoint is V1.",
-                         "Drop it: V1 bias tables are resized instead (see --method).")
+                         "Drop it: V1 bias tables are resized instead (see --method).", option="--pretrained-window")
     if spec.version == 1 and request.bake_cpb:
         raise UsageError("--bake-cpb applies to Swin V2; this checkpoint is V1 and has no CPB MLP.",
-                         "Drop --bake-cpb.")
+                         "Drop --bake-cpb.", option="--bake-cpb")
 
 
 def _pyramid(spec: SwinSpec) -> int:
@@ -175,7 +175,7 @@ def _configured_windows(spec: SwinSpec, requested) -> tuple[int, ...]:
     if requested is not None:
         windows = per_stage(requested, spec.num_stages, "--window")
         if min(windows) <= 0:
-            raise UsageError(f"--window values must be positive, got {list(requested)}.")
+            raise UsageError(f"--window values must be positive, got {list(requested)}.", option="--window")
         return windows
     largest = max(spec.window_size)
     return tuple(w if w < r else largest for w, r in zip(spec.window_size, spec.resolutions))
@@ -245,7 +245,8 @@ def _check_baked_source(spec: SwinSpec, target: SwinSpec) -> None:
 def _head_rows(spec: SwinSpec, request: TransferRequest) -> list[int] | None:
     """Head rows to keep (None: no row selection)."""
     if request.map_22k_to_1k and request.head_map is not None:
-        raise UsageError("--map-22k-to-1k and --head-map both choose head rows.", "Give only one of them.")
+        raise UsageError("--map-22k-to-1k and --head-map both choose head rows.", "Give only one of them.",
+                         option="--head-map")
     if request.map_22k_to_1k:
         if spec.num_classes != IN22K_CLASSES:
             raise UsageError(f"--map-22k-to-1k needs a {IN22K_CLASSES}-class ImageNet-22k head; this checkpoint "
@@ -254,18 +255,21 @@ def _head_rows(spec: SwinSpec, request: TransferRequest) -> list[int] | None:
     if request.head_map is None:
         return None
     if not spec.num_classes:
-        raise UsageError("--head-map selects head rows, but this checkpoint has no head.", "Drop --head-map.")
+        raise UsageError("--head-map selects head rows, but this checkpoint has no head.", "Drop --head-map.",
+                         option="--head-map")
     return _check_rows(read_head_map(request.head_map), spec.num_classes, request.head_map)
 
 
 def _target_classes(spec: SwinSpec, request: TransferRequest, rows) -> int:
     n = request.num_classes
     if n is not None and n < 0:
-        raise UsageError(f"--num-classes must be 0 or more, got {n}.", "Use 0 to drop the head.")
+        raise UsageError(f"--num-classes must be 0 or more, got {n}.", "Use 0 to drop the head.",
+                         option="--num-classes")
     if rows is None:
         return spec.num_classes if n is None else n
     if n not in (None, len(rows)):
-        raise UsageError(f"--num-classes {n} disagrees with the {len(rows)} head rows kept.", "Drop --num-classes.")
+        raise UsageError(f"--num-classes {n} disagrees with the {len(rows)} head rows kept.", "Drop --num-classes.",
+                         option="--num-classes")
     return len(rows)
 
 
@@ -291,7 +295,8 @@ def read_head_map(path: str | Path) -> list[int]:
     try:
         lines = Path(path).read_text().splitlines()
     except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"Cannot read --head-map '{path}' ({type(e).__name__}).", "Check the path.") from None
+        raise UsageError(f"Cannot read --head-map '{path}' ({type(e).__name__}).", "Check the path.",
+                         option="--head-map") from None
     rows = []
     for number, line in enumerate(lines, 1):
         item = line.split("#", 1)[0].strip()
@@ -300,9 +305,9 @@ def read_head_map(path: str | Path) -> list[int]:
                 rows.append(int(item))
             except ValueError:
                 raise UsageError(f"--head-map '{path}' line {number} is not a row index: '{item[:40]}'.",
-                                 "Write one integer per line; '#' starts a comment.") from None
+                                 "Write one integer per line; '#' starts a comment.", option="--head-map") from None
     if not rows:
-        raise UsageError(f"--head-map '{path}' lists no rows.", "Write one integer per line.")
+        raise UsageError(f"--head-map '{path}' lists no rows.", "Write one integer per line.", option="--head-map")
     return rows
 
 

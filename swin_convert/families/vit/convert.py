@@ -62,8 +62,9 @@ def read(raw, layout, version: int, flags: dict, notes: Assumptions):
     flags = flags or {}
     for name in ("window", "pretrained_window"):
         if flags.get(name) is not None:
-            raise UsageError(f"--{'src-' if name == 'window' else ''}{name.replace('_', '-')} applies to Swin "
-                             "checkpoints; this is a ViT.", "Drop it (ViT options: --img-size, --num-heads).")
+            flag = f"--{'src-' if name == 'window' else ''}{name.replace('_', '-')}"
+            raise UsageError(f"{flag} applies to Swin checkpoints; this is a ViT.",
+                             "Drop it (ViT options: --img-size, --num-heads).", option=flag)
     mod = LAYOUTS[layout.name]
     parsed = to_canonical(layout, version, raw.tensors)
     if parsed.unexpected:
@@ -71,7 +72,7 @@ def read(raw, layout, version: int, flags: dict, notes: Assumptions):
         raise LayoutError(f"{len(extra)} tensors fit no key of the ViT {layout.name} layout "
                           f"(e.g. {', '.join(map(str, extra[:3]))}).",
                           "Is it a plain ViT in this layout? Attention pooling, qk-norm and hybrid stems are not "
-                          "supported.")
+                          "supported.", unexpected=map(str, extra), layout=layout.name)
     hints = dict(mod.read_hints(None))
     cfg_hints, _ = config_hints(raw.config)
     if cfg_hints:
@@ -89,7 +90,7 @@ def read(raw, layout, version: int, flags: dict, notes: Assumptions):
     if "img_size" in given and spec.img_size != pair(given["img_size"]):
         raise UsageError(f"--img-size {given['img_size']} does not fit this ViT's {shapes['pos_embed'][1]}-row "
                          f"pos_embed (patch {spec.patch_size[0]}x{spec.patch_size[1]}).",
-                         f"It is {spec.img_size[0]}x{spec.img_size[1]} px; drop --img-size.")
+                         f"It is {spec.img_size[0]}x{spec.img_size[1]} px; drop --img-size.", option="--img-size")
     for note in inferred:                 # the renderer says "assumed" itself
         notes.add(note.replace(" assumed", "", 1))
     order = list(spec_order(spec, parsed.tensors))
@@ -164,7 +165,7 @@ def transfer(ckpt: CanonicalCheckpoint, options: dict) -> TransferResult:
     if isinstance(patch, str):
         patch = parse_size(patch)
     if res is None and patch is None:
-        raise UsageError("A ViT upscale needs --res and/or --patch-size.", "E.g. --res 384.")
+        raise UsageError("A ViT upscale needs --res and/or --patch-size.", "E.g. --res 384.", option="--res")
     target = options.get("target_layout") or ckpt.source_layout
     target_layout = _family_layout(target)
     before = ckpt.spec

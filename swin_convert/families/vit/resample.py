@@ -45,7 +45,7 @@ def _interpolate(grid: torch.Tensor, old, new, method: str) -> torch.Tensor:
         return F.interpolate(grid, size=new, mode="bicubic", align_corners=True)
     if method == "bilinear":
         return F.interpolate(grid, size=new, mode="bilinear", align_corners=False, antialias=False)
-    raise UsageError(f"Unknown resampling method '{method}'.", f"Use one of: {', '.join(METHODS)}.")
+    raise UsageError(f"Unknown resampling method '{method}'.", f"Use one of: {', '.join(METHODS)}.", option="--method")
 
 
 def resample_pos_embed(pos_embed: torch.Tensor, old_grid, new_grid, num_prefix: int,
@@ -63,7 +63,8 @@ def resample_pos_embed(pos_embed: torch.Tensor, old_grid, new_grid, num_prefix: 
     if min(new) <= 0:
         raise UsageError(f"Target grid {new[0]}x{new[1]} is empty.")
     if method not in METHODS:
-        raise UsageError(f"Unknown resampling method '{method}'.", f"Use one of: {', '.join(METHODS)}.")
+        raise UsageError(f"Unknown resampling method '{method}'.", f"Use one of: {', '.join(METHODS)}.",
+                         option="--method")
     if old == new:
         return pos_embed
     prefix, rows = pos_embed[:, :num_prefix], pos_embed[:, num_prefix:]

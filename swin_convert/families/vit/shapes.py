@@ -75,7 +75,7 @@ def canonical_shapes(spec: ViTSpec) -> dict[str, tuple]:
 
 def _need(shapes, name):
     if name not in shapes:
-        raise LayoutError(f"This ViT has no '{name}' tensor.", "Is it a ViT checkpoint in this layout?")
+        raise LayoutError(f"This ViT has no '{name}' tensor.", "Is it a ViT checkpoint in this layout?", missing=[name])
     return tuple(shapes[name])
 
 
@@ -92,7 +92,7 @@ def infer_spec(shapes: dict, hints: dict | None = None) -> tuple[ViTSpec, list[s
     stray = [k for k in shapes if not any(p.match(k) for p in known)]
     if stray:
         raise LayoutError(f"{len(stray)} tensors are not part of a plain ViT (e.g. {', '.join(stray[:3])}).",
-                          "Attention pooling, qk-norm and hybrid stems are not supported.")
+                          "Attention pooling, qk-norm and hybrid stems are not supported.", unexpected=stray)
     d, c, ph, pw = _need(shapes, "patch_embed.proj.weight")
     depth = 1 + max((int(k.split(".")[1]) for k in shapes if k.startswith("blocks.")), default=-1)
     if depth == 0:
@@ -150,10 +150,11 @@ def infer_spec(shapes: dict, hints: dict | None = None) -> tuple[ViTSpec, list[s
     if wrong:
         k = wrong[0]
         raise LayoutError(f"Tensor '{k}' has shape {list(shapes[k])}, expected {list(want[k])} "
-                          f"({len(wrong)} tensors disagree).", "The checkpoint is inconsistent or not a plain ViT.")
+                          f"({len(wrong)} tensors disagree).", "The checkpoint is inconsistent or not a plain ViT.",
+                          missing=missing, mismatched=[(w, tuple(want[w]), tuple(shapes[w])) for w in wrong])
     if missing:
         raise LayoutError(f"{len(missing)} tensors are missing (e.g. {', '.join(missing[:3])}).",
-                          "The checkpoint is incomplete.")
+                          "The checkpoint is incomplete.", missing=missing)
     return spec, notes
 
 

@@ -25,7 +25,8 @@ def plan(spec: ViTSpec, img_size=None, patch_size=None, method: str | None = Non
     patch = pair(patch_size) if patch_size is not None else spec.patch_size
     method = method or default_method(target_layout)
     if method not in METHODS:
-        raise UsageError(f"Unknown resampling method '{method}'.", f"Use one of: {', '.join(METHODS)}.")
+        raise UsageError(f"Unknown resampling method '{method}'.", f"Use one of: {', '.join(METHODS)}.",
+                         option="--method")
     grid, bad = grid_of(img, patch)
     if bad:
         raise UsageError(*bad)
