@@ -11,15 +11,33 @@
 * ``POST /api/repos/create``, ``/api/models/{repo}/branch/{b}``, ``/api/validate-yaml``,
   ``/api/models/{repo}/preupload/{rev}`` and ``/api/models/{repo}/commit/{rev}`` (ndjson).
 * ``GET /api/whoami-v2``.
+* Large files (``_commit_api.py``, ``lfs.py``, ``utils/_xet.py``): preupload answers
+  ``uploadMode: "lfs"`` from ``lfs_threshold`` bytes (default 10 MiB; the real Hub also follows
+  the repo's .gitattributes), and the commit then carries ``lfsFile`` pointers (sha256, size)
+  that must name objects the storage holds, else the whole commit is refused (HTTP 400).
+  - LFS: ``POST /{repo}.git/info/lfs/objects/batch`` hands out a presigned ``PUT`` URL (or, with
+    ``multipart_chunk``, ``chunk_size`` + numbered part URLs and a completion URL) and a verify
+    URL; a PUT is stored only when its sha256 and size match the oid; objects already stored get
+    no upload action.
+  - Xet: ``GET /api/models/{repo}/xet-write-token/{rev}`` returns a CAS at ``/cas``; it answers
+    the global-dedup query, upload grants and v2 shards with 404 (hf_xet 1.8 then uploads xorbs
+    directly and sends a v1 shard), reads the xorbs' chunks, and rebuilds each file from the
+    shard's segments, checking it against the sha256 the shard records.
 
 Errors carry ``X-Error-Code`` (``RepoNotFound``, ``GatedRepo``, ``RevisionNotFound``,
 ``EntryNotFound``): ``hf_raise_for_status`` picks the exception class from that header, not
 from the status code (its 401 fallback only matches ``https://`` URLs).
 
-Limitation: preupload answers ``uploadMode: "regular"`` for every file, so content travels
-base64-inline in the commit. The LFS path is not served: with hf_xet installed
-huggingface_hub 2.4 uploads LFS files through Xet storage, which a test server cannot fake
-cheaply. Tests therefore keep uploads small.
+Which path a client takes is its own decision: huggingface_hub 2.4 sends every "lfs" file
+through Xet when hf_xet is installed and HF_HUB_DISABLE_XET is unset, and never asks the LFS
+batch API for an "xet" transfer; so tests choose the path by that setting. ``fault``
+(:class:`UploadFault`) cuts off, fails or stalls upload requests on either path.
+
+Limits: the CAS reads uncompressed xorbs only (the client must run with
+HF_XET_XORB_COMPRESSION_POLICY=none; a compressed one is refused with HTTP 400), and the
+protocol is that of hf_xet 1.8 (xorb and shard layouts are read from what it sends; a newer
+hf_xet may need this server updated). hf_xet sends the shard without a read timeout, so a CAS
+that stalls on the shard hangs the client; faults therefore apply to xorbs, not shards.
 """
 from __future__ import annotations
 
@@ -27,6 +45,7 @@ import base64
 import hashlib
 import json
 import re
+import select
 import socket
 import struct
 import threading
@@ -212,7 +231,8 @@ class UploadFault:
     """What the storage does to upload requests (LFS PUTs, multipart parts, Xet xorbs).
 
     kind: "cut" reads ``after`` body bytes, then hangs up without answering; "status" reads the
-    body, then answers ``status``; "stall" reads ``after`` bytes, then neither reads nor answers.
+    body, then answers ``status``; "stall" reads the body and never answers (the upload record
+    says whether the client gave up, ``abandoned``, before the server's 120 s).
     times: how many upload requests it hits (None: all of them).
     """
 
@@ -280,6 +300,13 @@ class FakeHub(_Server):
         """{path: sha256} of the LFS files at ``revision``."""
         repo = self.repos[repo_id]
         return repo.pointers[repo.resolve(revision)]
+
+    def settled_uploads(self, limit: float = 10.0) -> list[dict]:
+        """``uploads`` once no stalled one is still waiting to see whether its client gives up."""
+        deadline = time.monotonic() + limit
+        while any(u.get("abandoned", False) is None for u in self.uploads) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.uploads
 
     def mutating_requests(self) -> list[Recorded]:
         """Requests that change state: repo creation, branch creation, commits."""
@@ -574,32 +601,39 @@ class FakeHub(_Server):
                 self.fault = None
         data = bytearray()
         for piece in body_pieces(h):
-            if fault is not None and fault.kind in ("cut", "stall") and len(data) + len(piece) >= fault.after:
-                data += piece[:max(fault.after - len(data), 0)]
-                record["received"], record["outcome"] = len(data), fault.kind
-                if fault.kind == "stall":
-                    self.stopping.wait(120)
-                h.close_connection = True
-                try:
-                    h.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                return None
+            if fault is not None and fault.kind == "cut" and len(data) + len(piece) >= fault.after:
+                break
             data += piece
         record["received"] = len(data)
-        if fault is not None and fault.kind == "status":
-            record["outcome"] = f"status {fault.status}"
-            h.close_connection = True
-            h.reply(fault.status, b"<Error><Code>InternalError</Code></Error>")
+        if fault is None:
+            return bytes(data)
+        record["outcome"] = fault.kind if fault.kind != "status" else f"status {fault.status}"
+        if fault.kind == "status":
+            h.reply(fault.status, b"<Error><Code>InternalError</Code></Error>", {"Connection": "close"})
             return None
-        if fault is not None and fault.kind in ("cut", "stall"):  # the body was shorter than `after`
-            record["outcome"] = fault.kind
-            if fault.kind == "stall":
-                self.stopping.wait(120)
-            h.close_connection = True
+        if fault.kind == "stall":
+            record["abandoned"] = None
+            record["abandoned"] = self._client_hangs_up(h)
+        h.close_connection = True
+        try:
             h.connection.shutdown(socket.SHUT_RDWR)
-            return None
-        return bytes(data)
+        except OSError:
+            pass
+        return None
+
+    def _client_hangs_up(self, h: _Handler, limit: float = 120.0) -> bool:
+        """Answer nothing; True once the client closes the connection (it timed out), False when
+        ``limit`` seconds pass or the server stops first."""
+        deadline = time.monotonic() + limit
+        while not self.stopping.is_set() and time.monotonic() < deadline:
+            ready, _, _ = select.select([h.connection], [], [], 0.05)
+            if ready:
+                try:
+                    if not h.connection.recv(1 << 16):
+                        return True
+                except OSError:
+                    return True
+        return False
 
     # -- Xet (hf_xet: write token, then the CAS: dedup query, xorbs, shard) -----------------
 

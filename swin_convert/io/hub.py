@@ -417,8 +417,9 @@ def _install_xet_timeout() -> None:
     if not os.environ.get("SWIN_CONVERT_HUB_TIMEOUT"):
         return
     ms = int(request_timeout() * 1000)
-    os.environ.setdefault("HF_XET_CLIENT_READ_TIMEOUT", f"{ms}ms")
-    os.environ.setdefault("HF_XET_CLIENT_CONNECT_TIMEOUT", f"{min(ms, 20000)}ms")
+    for name, value in (("HF_XET_CLIENT_READ_TIMEOUT", ms), ("HF_XET_CLIENT_CONNECT_TIMEOUT", min(ms, 20000))):
+        if not os.environ.get(name):
+            os.environ[name] = f"{value}ms"
 
 
 def _endpoint() -> str:
