@@ -223,6 +223,17 @@ def test_cli_push_cut_off_is_one_line(lfs_hub, tmp_path, waits, capsys, monkeypa
     assert lfs_hub.commits == [] and snapshot(folder) == before
 
 
+def test_upload_error_mapping_leaves_other_errors_alone():
+    refused = hub._map_upload_exception(ValueError("LFS batch API returned errors:\nx"), "me/x")
+    assert refused.message == "The Hub's large-file storage refused a file for 'me/x', so nothing was committed."
+    assert hub._map_upload_exception(RuntimeError("a bug"), "me/x") is None          # stays a traceback
+    assert hub._map_upload_exception(ValueError("Invalid metadata in README.md."), "me/x") is None
+    disk = OSError(28, "No space left on device", "/tmp/x")
+    assert hub._map_upload_exception(disk, "me/x") is None                          # the general mapping's
+    xet = ConnectionError("Server error: Request error: HTTP status server error (503 Service Unavailable)")
+    assert "failed with HTTP 503 from the storage" in hub._map_upload_exception(xet, "me/x").message
+
+
 # --- the fake server's own rules (a test double must be able to say no) --------------------
 
 

@@ -904,9 +904,9 @@ def _map_upload_exception(exc: Exception, repo_id: str) -> HubError | None:
     from huggingface_hub import errors as hf
 
     # huggingface_hub wraps an LFS transfer failure as RuntimeError("Error while uploading 'x' ...")
-    # from the real cause; hf_xet raises builtin ConnectionError / TimeoutError / RuntimeError.
-    # Neither happens after the uploads, so "nothing was committed" holds for both; errors of the
-    # commit request itself (httpx, HfHubHTTPError) keep the general mapping.
+    # from the real cause; hf_xet raises builtin ConnectionError (also for HTTP errors and
+    # timeouts). Neither happens after the uploads, so "nothing was committed" holds for both;
+    # errors of the commit request itself (httpx, HfHubHTTPError) keep the general mapping.
     match = _LFS_UPLOAD_FAILED.fullmatch(str(exc)) if isinstance(exc, RuntimeError) else None
     cause = exc.__cause__ if match and exc.__cause__ is not None else exc
     from_xet = type(exc).__module__ == "hf_xet" or (
