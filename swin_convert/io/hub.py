@@ -398,6 +398,7 @@ def _api(token):
     from .._version import __version__
 
     _install_request_timeout()
+    _install_xet_timeout()
     return HfApi(token=token, library_name=LIBRARY_NAME, library_version=__version__)
 
 
@@ -433,6 +434,18 @@ def _install_request_timeout() -> None:
         return client
     factory._swin_convert = True
     set_client_factory(factory)
+
+
+def _install_xet_timeout() -> None:
+    """Xet uploads run in hf_xet's own client (read timeout 300 s), configured from HF_XET_* when
+    its session starts: an explicit SWIN_CONVERT_HUB_TIMEOUT reaches it too, unless those are set.
+    (hf_xet sends the final shard without a read timeout; no setting reaches that request.)"""
+    if not os.environ.get("SWIN_CONVERT_HUB_TIMEOUT"):
+        return
+    ms = int(request_timeout() * 1000)
+    for name, value in (("HF_XET_CLIENT_READ_TIMEOUT", ms), ("HF_XET_CLIENT_CONNECT_TIMEOUT", min(ms, 20000))):
+        if not os.environ.get(name):
+            os.environ[name] = f"{value}ms"
 
 
 def _endpoint() -> str:
@@ -915,12 +928,71 @@ def push_folder(folder: Path, repo_id: str, *, private: bool = False, revision: 
 
 
 def _commit(api, folder: Path, repo_id: str, files: tuple[str, ...], *, revision, create_pr, message, description):
-    """All files in one commit, so a reader never sees half a checkpoint."""
+    """All files in one commit, so a reader never sees half a checkpoint.
+
+    create_commit validates the card, uploads the large files (LFS, or Xet where hf_xet is
+    installed), then sends one commit pointing at them: a failed upload commits nothing.
+    """
     from huggingface_hub import CommitOperationAdd
 
     operations = [CommitOperationAdd(path_in_repo=f, path_or_fileobj=_upload_body(folder, f, repo_id)) for f in files]
-    return api.create_commit(repo_id, operations, commit_message=message or DEFAULT_COMMIT_MESSAGE,
-                             commit_description=description, revision=revision, create_pr=create_pr)
+    with _upload_errors(repo_id):
+        return api.create_commit(repo_id, operations, commit_message=message or DEFAULT_COMMIT_MESSAGE,
+                                 commit_description=description, revision=revision, create_pr=create_pr)
+
+
+_LFS_UPLOAD_FAILED = re.compile(r"Error while uploading '(.+)' to the Hub\.")
+_XET_STATUS = re.compile(r"HTTP status [a-z ]*error \((\d{3})\b")
+
+
+@contextmanager
+def _upload_errors(repo_id: str):
+    """A large-file upload that failed (cut off, timed out, refused by the storage): one line."""
+    try:
+        yield
+    except SwinConvertError:
+        raise
+    except Exception as exc:
+        mapped = _map_upload_exception(exc, repo_id)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
+def _map_upload_exception(exc: Exception, repo_id: str) -> HubError | None:
+    from huggingface_hub import errors as hf
+
+    # huggingface_hub wraps an LFS transfer failure as RuntimeError("Error while uploading 'x' ...")
+    # from the real cause; hf_xet raises builtin ConnectionError (also for HTTP errors and
+    # timeouts). Neither happens after the uploads, so "nothing was committed" holds for both;
+    # errors of the commit request itself (httpx, HfHubHTTPError) keep the general mapping.
+    match = _LFS_UPLOAD_FAILED.fullmatch(str(exc)) if isinstance(exc, RuntimeError) else None
+    cause = exc.__cause__ if match and exc.__cause__ is not None else exc
+    from_xet = type(exc).__module__ == "hf_xet" or (
+        type(exc).__module__ == "builtins" and isinstance(exc, (ConnectionError, TimeoutError))
+        and not getattr(exc, "filename", None))
+    if isinstance(exc, ValueError) and str(exc).startswith("LFS batch API returned errors"):
+        return HubError(f"The Hub's large-file storage refused a file for '{repo_id}', so nothing was committed.",
+                        "Set SWIN_CONVERT_DEBUG=1 to see the Hub's answer; retry in a moment.")
+    if not (match or from_xet):
+        return None
+    what = f"Uploading '{match.group(1)}' to '{repo_id}'" if match else f"The upload to '{repo_id}'"
+    status = getattr(getattr(cause, "response", None), "status_code", None)
+    if status is None and not isinstance(cause, hf.HfHubHTTPError):   # hf_xet: "HTTP status server error (500 ..."
+        found = _XET_STATUS.search(str(cause))
+        status = int(found.group(1)) if found else None
+    name = type(cause).__name__
+    if status is not None:
+        how = f"failed with HTTP {status} from the storage"
+    elif isinstance(cause, TimeoutError) or "timeout" in name.lower():
+        how = f"timed out ({name})"
+    elif _is_network_error(cause):
+        how = f"was cut off ({name})"   # hf_xet says the same ConnectionError for a timeout
+    else:
+        how = f"failed ({name})"
+    return HubError(f"{what} {how}, so nothing was committed.",
+                    "Check your network connection (on a slow link raise SWIN_CONVERT_HUB_TIMEOUT), then run "
+                    "the same push again; SWIN_CONVERT_DEBUG=1 shows the full error.")
 
 
 def _upload_body(folder: Path, name: str, repo_id: str):
