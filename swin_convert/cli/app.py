@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import SwinConvertError, UsageError
-from .common import (EmaOpt, FROM_NAMES, FormatOpt, HeadsOpt, ImgSizeOpt, KeepOtherOpt, LAYOUT_NAMES, NumHeadsOpt,
+from .common import (CastDtypeOpt, EmaOpt, FROM_NAMES, FormatOpt, HeadsOpt, ImgSizeOpt, KeepOtherOpt, LAYOUT_NAMES, NumHeadsOpt,
                      OutOpt, OverwriteOpt, PretrainedOpt, PushOpt, RevisionOpt, SourceArg, SplitOpt, SrcWindowOpt,
                      TokenOpt, app, console, errors, family_flags, warn_token)
 
@@ -41,7 +41,7 @@ def remap(from_layout: Annotated[str, typer.Argument(metavar="FROM", help=f"auto
           img_size: ImgSizeOpt = None, src_window: SrcWindowOpt = None, pretrained_window: PretrainedOpt = None,
           split: SplitOpt = None, heads: HeadsOpt = None, ema: EmaOpt = None, num_heads: NumHeadsOpt = None,
           revision: RevisionOpt = None, token: TokenOpt = None, push_to: PushOpt = None,
-          keep_other: KeepOtherOpt = None):
+          keep_other: KeepOtherOpt = None, dtype: CastDtypeOpt = None):
     """Convert a checkpoint from one key layout to another (same weights, same geometry)."""
     warn_token(token)
     with errors():
@@ -50,7 +50,7 @@ def remap(from_layout: Annotated[str, typer.Argument(metavar="FROM", help=f"auto
         ckpt, result = api.remap(source, to_layout, out, from_layout=from_layout, overwrite=overwrite,
                                  img_size=img_size, window=src_window, pretrained_window=pretrained_window,
                                  num_heads=num_heads, revision=revision, token=token, keep_other=keep_other,
-                                 **family_flags(split, heads, ema))
+                                 dtype=dtype, **family_flags(split, heads, ema))
         render_written(ckpt, to_layout, result, console())
         _maybe_push(result, push_to, token)
 
@@ -93,7 +93,7 @@ def upscale(source: SourceArg, out: OutOpt,
                                                              "when not recorded.", rich_help_panel="Source")] = None,
             heads: HeadsOpt = None, ema: EmaOpt = None, num_heads: NumHeadsOpt = None,
             revision: RevisionOpt = None, token: TokenOpt = None, push_to: PushOpt = None,
-            keep_other: KeepOtherOpt = None):
+            keep_other: KeepOtherOpt = None, dtype: CastDtypeOpt = None):
     """Move a checkpoint to a new window size and/or resolution (Swin: V1 tables resized, V2 CPB
     re-evaluated; ViT: position embedding resampled, optionally a new patch size; CSWin: new image
     size and stripe widths, no tensor changes)."""
@@ -107,7 +107,7 @@ def upscale(source: SourceArg, out: OutOpt,
                                       method=method, patch_size=patch_size, pretrained_window=new_pretrained_window,
                                       num_classes=num_classes, map_22k_to_1k=map_22k_to_1k, head_map=head_map,
                                       bake_cpb=bake_cpb, split=split, src_flags=family_flags(src_split, heads, ema),
-                                      keep_other=keep_other)
+                                      keep_other=keep_other, dtype=dtype)
         render_upscaled(result, to_layout or result.checkpoint.source_layout, written, console())
         _maybe_push(written, push_to, token)
 

@@ -66,6 +66,9 @@ KeepOtherOpt = Annotated[Optional[bool], typer.Option("--keep-other/--no-keep-ot
                                                       "(default: on for mmpretrain/mmdet/mmseg targets, else dropped).",
                                                       rich_help_panel="Output", show_default=False)]
 FormatOpt = Annotated[str, typer.Option("--format", help="human or json.", rich_help_panel="Output")]
+CastDtypeOpt = Annotated[Optional[str], typer.Option("--dtype", help="Cast every floating tensor to fp32 | fp16 | bf16 "
+                                                     "while writing (integer tensors never); default: as the source.",
+                                                     rich_help_panel="Output", show_default=False)]
 
 
 def console(stderr: bool = False):

@@ -86,11 +86,12 @@ def read_hints(cfg: dict):
 # runtime
 # ----------------------------------------------------------------------------------------
 def build(ckpt, output: str = "logits", workdir=None):
+    import torch
     import transformers
     folder = _folder(ckpt, workdir)
     cls = transformers.AutoModelForImageClassification if ckpt.spec.num_classes else transformers.AutoModel
     with quiet_transformers():
-        model, info = cls.from_pretrained(str(folder), output_loading_info=True)
+        model, info = cls.from_pretrained(str(folder), output_loading_info=True, dtype=torch.float32)
     raise_if_incomplete("transformers", list(info.get("missing_keys", ())), list(info.get("unexpected_keys", ())),
                         list(info.get("mismatched_keys", ())))
     if info.get("error_msgs"):
