@@ -78,9 +78,17 @@ def torch_cast(bits: np.ndarray, src: str, dst: str) -> np.ndarray:
     return out.view(UINT[out_w]).numpy().view({8: np.uint64, 4: np.uint32, 2: np.uint16}[out_w])
 
 
-def ours(bits: np.ndarray, src: str, dst: str, chunk: int | None = None, monkeypatch=None) -> np.ndarray:
-    source = TorchSource(torch.from_numpy(bits.copy()).view(TORCH[src])) if src == "BF16" else \
-        ArraySource(bits.view({"F64": np.float64, "F32": np.float32, "F16": np.float16}[src]))
+def file_source(bits: np.ndarray, dtype: str, folder: Path) -> FileSlice:
+    """The raw bits as one tensor of a safetensors file (what remap reads)."""
+    path = folder / f"{dtype}.safetensors"
+    header = json.dumps({"t": {"dtype": dtype, "shape": [bits.size], "data_offsets": [0, bits.nbytes]}}).encode()
+    header += b" " * (-len(header) % 8)
+    path.write_bytes(len(header).to_bytes(8, "little") + header + bits.tobytes())
+    return read_safetensors_header(path)[1]["t"]
+
+
+def ours(bits: np.ndarray, src: str, dst: str, folder: Path) -> np.ndarray:
+    source = file_source(bits, src, folder)
     out = C.cast(source, dst)
     assert (out.dtype, out.shape, out.nbytes) == (dst, source.shape, source.shape[0] * np.dtype(
         {"F32": np.float32, "F16": np.float16, "BF16": np.uint16}[dst]).itemsize)
@@ -101,9 +109,18 @@ PAIRS = [("F32", "BF16"), ("F32", "F16"), ("F16", "F32"), ("BF16", "F32"), ("F16
 
 
 @pytest.mark.parametrize("src,dst", PAIRS)
-def test_cast_is_bit_exact_with_torch(src, dst):
+def test_cast_is_bit_exact_with_torch(src, dst, tmp_path):
     bits = samples(src)
-    assert_same_bits(ours(bits, src, dst), torch_cast(bits, src, dst), dst)
+    assert_same_bits(ours(bits, src, dst, tmp_path), torch_cast(bits, src, dst), dst)
+
+
+@pytest.mark.parametrize("src,dst", [("F32", "BF16"), ("BF16", "F16"), ("F16", "F32")])
+def test_torch_and_file_sources_cast_alike(src, dst, tmp_path):
+    """A .pth tensor is cast by torch in chunks, a file range by numpy: the same bits (NaN stays NaN)."""
+    bits = samples(src)
+    t = torch.from_numpy(bits.view(np.int32 if bits.dtype.itemsize == 4 else np.int16).copy()).view(TORCH[src])
+    via_torch = np.frombuffer(C.cast(TorchSource(t), dst).tobytes(), np.uint32 if dst == "F32" else np.uint16)
+    assert_same_bits(via_torch, ours(bits, src, dst, tmp_path), dst)
 
 
 def test_edge_values_behave_as_torch_says():
@@ -394,3 +411,21 @@ def test_remap_from_a_pth_source_casts_torch_tensors(tmp_path):
     assert got[w].dtype == torch.float16
     want = model.state_dict()[w].to(torch.float16)
     assert torch.equal(got[w], want)
+
+
+def test_one_file_of_mixed_casts_and_a_cast_of_a_cast(tmp_path):
+    """The scratch arrays are shared by the tensors of a write: every dtype pair in one file."""
+    bits32, bits16 = float32_samples(5000), samples("F16")
+    f32, f16, bf16 = (file_source(bits32, "F32", tmp_path), file_source(bits16, "F16", tmp_path),
+                      file_source(bits16, "BF16", tmp_path))
+    items = [("a", C.cast(f32, "BF16")), ("b", C.cast(f16, "F32")), ("c", C.cast(bf16, "F32")),
+             ("d", C.cast(f32, "F16")), ("e", C.cast(bf16, "F16")), ("f", C.cast(C.cast(f32, "F16"), "BF16"))]
+    write_safetensors(tmp_path / "mixed.safetensors", items, {})
+    want = {"a": torch_cast(bits32, "F32", "BF16"), "b": torch_cast(bits16, "F16", "F32"),
+            "c": torch_cast(bits16, "BF16", "F32"), "d": torch_cast(bits32, "F32", "F16"),
+            "e": torch_cast(bits16, "BF16", "F16"),
+            "f": torch_cast(torch_cast(bits32, "F32", "F16"), "F16", "BF16")}
+    _, got = read_safetensors_header(tmp_path / "mixed.safetensors")
+    for k, w in want.items():
+        dst = got[k].dtype
+        assert_same_bits(np.frombuffer(got[k].tobytes(), w.dtype), w, dst)

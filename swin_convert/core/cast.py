@@ -15,12 +15,16 @@ target dtype (so a renamed tensor stays a byte copy). Conversions are bit-exact 
 * fp16 -> fp32 and bf16 -> fp32 are exact; fp16 <-> bf16 and fp64 -> anything go through
   fp32, as torch's casts do (fp16 -> fp32 is exact, so that is one rounding).
 
-A cast reads its source ``CAST_CHUNK`` elements at a time (a file range is read piece by piece,
-a torch tensor sliced), so a 1 GB tensor costs a few MB of memory, never itself plus copies.
+A cast reads its source ``CAST_CHUNK`` elements at a time (a file range is read piece by piece
+into one buffer, a torch tensor from a .pth sliced and cast by torch itself), so a 1 GB tensor
+costs a few MB of memory, never itself plus copies.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +33,7 @@ from ..errors import UsageError
 from .tensors import DTYPES, ArraySource, Concat, FileSlice, TorchSource
 
 FLOAT_DTYPES = ("F64", "F32", "F16", "BF16")
-CAST_CHUNK = 1 << 20            # elements per step (4 MB of fp32)
+CAST_CHUNK = 1 << 18            # elements per step (1 MB of fp32: the scratch arrays stay in cache)
 NAMES = {"fp32": "F32", "fp16": "F16", "bf16": "BF16"}       # user-facing name -> safetensors name
 ALIASES = {"float32": "fp32", "float": "fp32", "float16": "fp16", "half": "fp16", "bfloat16": "bf16"}
 TORCH_NAMES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64"}
@@ -83,10 +87,15 @@ class CastSource:
         return _numel(self.shape) * DTYPES[self.dtype][0]
 
     def chunks(self):
-        """The converted bytes, in order, as numpy arrays of ``CAST_CHUNK`` elements or fewer."""
-        src_dtype = self.source.dtype
-        for raw in raw_chunks(self.source, CAST_CHUNK):
-            yield convert(raw, src_dtype, self.dtype)
+        """The converted bytes, in order, as numpy arrays of ``CAST_CHUNK`` elements or fewer
+        (each valid until the next is asked for: the scratch arrays are reused)."""
+        if isinstance(self.source, TorchSource):     # torch is loaded already (the tensor is one): its own cast
+            from .torch_io import cast_chunks
+            yield from cast_chunks(self.source.tensor, self.dtype, CAST_CHUNK)
+            return
+        with _scratch() as work:
+            for raw in raw_chunks(self.source, CAST_CHUNK, work):
+                yield convert(raw, self.source.dtype, self.dtype, work)
 
     def write_to(self, out) -> None:
         for part in self.chunks():
@@ -109,18 +118,19 @@ def _numel(shape) -> int:
 # ----------------------------------------------------------------------------------------
 # reading a source a piece at a time
 # ----------------------------------------------------------------------------------------
-def raw_chunks(source, elems: int):
+def raw_chunks(source, elems: int, work: "Work | None" = None):
     """The source's elements as unsigned integers of their width, ``elems`` at a time (a file
-    range and a torch tensor are read piece by piece; a computed tensor is made once)."""
+    range and a torch tensor are read piece by piece; a computed tensor is made once). A chunk
+    read from a file is valid until the next one is asked for (one buffer is reused)."""
     width = DTYPES[source.dtype][0]
     kind = _UINT[width]
     if isinstance(source, FileSlice):
-        yield from _file_chunks(source, elems * width, kind)
+        yield from _file_chunks(source, elems * width, kind, work or Work())
     elif isinstance(source, CastSource):
         yield from source.chunks()
     elif isinstance(source, Concat):
         for part in source.parts:
-            yield from raw_chunks(part, elems)
+            yield from raw_chunks(part, elems, work)
     elif isinstance(source, TorchSource):
         from .torch_io import tensor_bytes    # torch is loaded already: the tensor is one
         flat = source.tensor.detach().reshape(-1)
@@ -135,67 +145,120 @@ def raw_chunks(source, elems: int):
             yield arr[i:i + elems]
 
 
-def _file_chunks(source: FileSlice, chunk_bytes: int, kind):
+def _file_chunks(source: FileSlice, chunk_bytes: int, kind, work: "Work"):
     from ..errors import BadInputError
     left = source.nbytes
+    buf = memoryview(work.get("read", np.uint8, min(chunk_bytes, left)))
     with open(source.path, "rb") as f:
         f.seek(source.offset)
         while left > 0:
-            buf = bytearray(min(chunk_bytes, left))
-            n = f.readinto(buf)
-            if n != len(buf):
+            view = buf[:min(chunk_bytes, left)]
+            n = f.readinto(view)
+            if n != len(view):
                 raise BadInputError(f"'{source.path}' ended early while reading a tensor.",
                                     "The file is truncated; download it again.")
             left -= n
-            yield np.frombuffer(buf, dtype=kind)
+            yield np.frombuffer(view, dtype=kind)
 
 
 # ----------------------------------------------------------------------------------------
 # the conversions, on raw bits
 # ----------------------------------------------------------------------------------------
-def convert(raw: np.ndarray, src: str, dst: str) -> np.ndarray:
+class Work:
+    """Scratch arrays reused from chunk to chunk (fresh multi-MB arrays would each be page-faulted
+    in again); a result is valid until the next conversion with the same ``Work``."""
+
+    def __init__(self):
+        self._bufs: dict = {}
+
+    def get(self, name: str, dtype, n: int) -> np.ndarray:
+        """``n`` elements of ``dtype`` (the same bytes whatever dtype asks for them)."""
+        size = n * np.dtype(dtype).itemsize
+        buf = self._bufs.get(name)
+        if buf is None or buf.size < size:
+            buf = self._bufs[name] = np.empty(max(size, 8), dtype=np.uint8)
+        return buf[:size].view(dtype)
+
+
+_POOL = threading.local()
+
+
+@contextlib.contextmanager
+def _scratch():
+    """A Work of this thread's pool: reused by the tensors written one after the other; a cast
+    nested in another (a cast of a cast) takes its own."""
+    free = _POOL.__dict__.setdefault("free", [])
+    work = free.pop() if free else Work()
+    try:
+        yield work
+    finally:
+        free.append(work)
+
+
+def convert(raw: np.ndarray, src: str, dst: str, work: Work | None = None) -> np.ndarray:
     """Raw elements of dtype ``src`` (unsigned ints of its width) -> raw elements of ``dst``."""
+    work = work or Work()
     if src == dst:
         return raw
     if src == "F16" and dst == "F32":
-        return raw.view(np.float16).astype(np.float32).view(np.uint32)
+        out = work.get("f32", np.float32, raw.size)
+        np.copyto(out, raw.view(np.float16), casting="unsafe")
+        return out.view(np.uint32)
     if src == "BF16" and dst == "F32":
-        return raw.astype(np.uint32) << 16
-    f32 = convert(raw, src, "F32") if src != "F64" else _f64_to_f32(raw)
+        out = work.get("f32", np.uint32, raw.size)
+        np.left_shift(raw, 16, out=out, dtype=np.uint32, casting="unsafe")
+        return out
+    f32 = convert(raw, src, "F32", work) if src != "F64" else _f64_to_f32(raw, work)
     if dst == "F32":
         return f32
-    return f32_to_bf16(f32) if dst == "BF16" else f32_to_f16(f32)
+    return f32_to_bf16(f32, work) if dst == "BF16" else f32_to_f16(f32, work)
 
 
-def _f64_to_f32(raw: np.ndarray) -> np.ndarray:
+def _f64_to_f32(raw: np.ndarray, work: Work) -> np.ndarray:
+    out = work.get("f32", np.float32, raw.size)
     with np.errstate(over="ignore", invalid="ignore"):
-        return raw.view(np.float64).astype(np.float32).view(np.uint32)
+        np.copyto(out, raw.view(np.float64), casting="unsafe")
+    return out.view(np.uint32)
 
 
-def f32_to_bf16(u: np.ndarray) -> np.ndarray:
-    """fp32 bits -> bf16 bits, round to nearest even (c10's ``round_to_nearest_even``)."""
-    t = u >> 16
-    t &= 1
-    t += 0x7FFF
-    t += u            # wraps only for NaN bit patterns, replaced below
-    t >>= 16
-    out = t.astype(np.uint16)
-    nan = np.isnan(u.view(np.float32))
-    if nan.any():
-        out[nan] = 0xFFFF
+_LITTLE = sys.byteorder == "little"
+
+
+def f32_to_bf16(u: np.ndarray, work: Work | None = None) -> np.ndarray:
+    """fp32 bits -> bf16 bits, round to nearest even (c10's ``round_to_nearest_even``):
+    ``(u + 0x7FFF + ((u >> 16) & 1)) >> 16``; a NaN becomes 0xFFFF."""
+    work = work or Work()
+    t = work.get("t", np.uint32, u.size)
+    np.right_shift(u, 16, out=t)
+    np.bitwise_and(t, 1, out=t)
+    np.add(t, 0x7FFF, out=t)
+    np.add(t, u, out=t)            # wraps only for NaN bit patterns, replaced below
+    out = work.get("out16", np.uint16, u.size)
+    if _LITTLE:                    # the high halves are the result: one strided copy instead of shift + cast
+        np.copyto(out, t.view(np.uint16)[1::2])
+    else:
+        np.right_shift(t, 16, out=t)
+        np.copyto(out, t, casting="unsafe")
+    _fix_nan(u, out, work, lambda o, nan: o.__setitem__(nan, 0xFFFF))
     return out
 
 
-def f32_to_f16(u: np.ndarray) -> np.ndarray:
+def f32_to_f16(u: np.ndarray, work: Work | None = None) -> np.ndarray:
     """fp32 bits -> fp16 bits (IEEE round to nearest even, overflow to inf, NaN quieted)."""
-    f = u.view(np.float32)
+    work = work or Work()
+    out = work.get("out16", np.uint16, u.size)
     with np.errstate(over="ignore", invalid="ignore"):
-        out = f.astype(np.float16).view(np.uint16)
-    nan = np.isnan(f)
-    if nan.any():
-        out[nan] |= 0x0200
+        np.copyto(out.view(np.float16), u.view(np.float32), casting="unsafe")
+    _fix_nan(u, out, work, lambda o, nan: o.__setitem__(nan, o[nan] | 0x0200))
     return out
+
+
+def _fix_nan(u: np.ndarray, out: np.ndarray, work: Work, fix) -> None:
+    nan = work.get("nan", np.bool_, u.size)
+    np.isnan(u.view(np.float32), out=nan)
+    if nan.any():
+        fix(out, nan)
 
 
 __all__ = ["CastSource", "cast", "castable", "parse_dtype", "short_name", "convert", "raw_chunks",
-           "FLOAT_DTYPES", "NAMES", "TORCH_NAMES"]
+           "FLOAT_DTYPES", "NAMES", "TORCH_NAMES", "Work"]
