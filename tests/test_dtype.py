@@ -429,3 +429,17 @@ def test_one_file_of_mixed_casts_and_a_cast_of_a_cast(tmp_path):
     for k, w in want.items():
         dst = got[k].dtype
         assert_same_bits(np.frombuffer(got[k].tobytes(), w.dtype), w, dst)
+
+
+def test_a_safetensors_remap_with_dtype_imports_no_torch(timm_v1, tmp_path):
+    import subprocess
+    import sys
+    _, path, _ = timm_v1
+    code = ("import sys; from swin_convert import api; "
+            f"api.remap({str(path)!r}, 'hf', {str(tmp_path / 'o')!r}, dtype='bf16'); "
+            "print([m for m in ('torch', 'timm', 'transformers') if m in sys.modules])")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+    with safe_open(str(tmp_path / "o" / "model.safetensors"), "np") as f:
+        assert f.metadata()["swin_convert.dtype"] == "bf16"
