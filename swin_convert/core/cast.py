@@ -4,7 +4,8 @@
 
 Only floating tensors (F64, F32, F16, BF16) are cast; integer and bool tensors (an index
 buffer, a counter) and fp8 tensors are returned unchanged, as is a tensor already in the
-target dtype (so a renamed tensor stays a byte copy). Conversions are bit-exact with torch's
+target dtype (so a renamed tensor stays a byte copy). Float buffers that runtimes regenerate
+(shift masks, V2 coordinate tables) are cast like the weights, as ``model.to(dtype)`` does. Conversions are bit-exact with torch's
 ``Tensor.to`` on the CPU:
 
 * fp32 -> fp16: numpy's IEEE cast (round to nearest even, subnormals kept, overflow to inf);
