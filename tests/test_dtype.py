@@ -443,3 +443,17 @@ def test_a_safetensors_remap_with_dtype_imports_no_torch(timm_v1, tmp_path):
     assert r.stdout.strip() == "[]"
     with safe_open(str(tmp_path / "o" / "model.safetensors"), "np") as f:
         assert f.metadata()["swin_convert.dtype"] == "bf16"
+
+
+def test_check_matches_head_rows_of_a_cast_candidate(tmp_path):
+    """upscale --head-map --dtype bf16: the kept rows are found in the source (rounded alike)."""
+    spec = small_spec(1)
+    model = random_reference(spec, 9)
+    src = tmp_path / "src.safetensors"
+    api.save(CanonicalCheckpoint(spec, {k: TorchSource(v) for k, v in model.state_dict().items()}), "timm", src)
+    rows = tmp_path / "rows.txt"
+    rows.write_text("3\n1\n7\n")
+    api.upscale(src, tmp_path / "out", head_map=rows, dtype="bf16")
+    report = api.check(tmp_path / "out", src, runtimes=("reference",), num_samples=8)
+    assert report.output == "logits" and "keeps 3 of the source's 10 classes" in report.comparison
+    assert (report.atol, report.rtol) == chk.WEIGHT_TOLERANCES["BF16"] and report.passed, report.summary()

@@ -293,7 +293,8 @@ def _apply_head_relation(plan: ComparisonPlan, cand: CanonicalCheckpoint, src: C
     nc, ns = cand.spec.num_classes, src.spec.num_classes
     if nc == ns:
         return
-    rows = _matching_rows(cand.tensors, src.tensors) if nc and ns else None
+    head = cand.tensors.get("head.weight")
+    rows = _matching_rows(cand.tensors, src.tensors, getattr(head, "dtype", None)) if nc and ns else None
     if rows is not None:
         plan.rows = rows
         plan.description += f"; the candidate's head keeps {nc} of the source's {ns} classes, compared on those"
@@ -302,12 +303,16 @@ def _apply_head_relation(plan: ComparisonPlan, cand: CanonicalCheckpoint, src: C
         plan.description += f"; the heads differ ({ns} -> {nc} classes), so pooled pre-logit features are compared"
 
 
-def _matching_rows(cand_tensors: dict, src_tensors: dict) -> list | None:
-    """Source head row of each candidate head row (exact equality), or None if one has none."""
+def _matching_rows(cand_tensors: dict, src_tensors: dict, head_dtype: str | None = None) -> list | None:
+    """Source head row of each candidate head row (exact equality, after rounding the source's to
+    a bf16/fp16 candidate head's dtype), or None if one has none."""
     from ..core.torch_io import to_torch
+    like = {"BF16": torch.bfloat16, "F16": torch.float16}.get(head_dtype)
 
     def rows(t):
-        w, b = to_torch(t["head.weight"]).float(), to_torch(t["head.bias"]).float()
+        w, b = to_torch(t["head.weight"]), to_torch(t["head.bias"])
+        w, b = (w.to(like), b.to(like)) if like is not None else (w, b)
+        w, b = w.float(), b.float()
         return [bytes(r.numpy().tobytes()) for r in torch.cat([w, b[:, None]], 1)]
     index = {key: i for i, key in enumerate(rows(src_tensors))}
     found = [index.get(key) for key in rows(cand_tensors)]
