@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._version import __version__
+from .core.cast import FLOAT_DTYPES, cast, parse_dtype, short_name
 from .core.checkpoint import CanonicalCheckpoint
 from .core.values import parse_ints  # noqa: F401  (part of the face)
 from .errors import SwinConvertError, UsageError
@@ -156,7 +157,8 @@ def push(folder: str | Path, repo_id: str, **kw):
 
 def save(ckpt: CanonicalCheckpoint, layout: str, out: str | Path, *, overwrite: bool = False,
          command: str | None = None, card_info: dict | None = None, extra_meta: dict | None = None,
-         keep_other: bool | None = None, max_shard_size: int | str | None = None) -> WriteResult:
+         keep_other: bool | None = None, max_shard_size: int | str | None = None,
+         dtype: str | None = None) -> WriteResult:
     """Write ``ckpt`` in ``layout``; a folder output also gets a model card.
 
     ``max_shard_size`` (a folder output: bytes, or ``"5GB"``, ``"10MiB"``): split the weights
@@ -165,7 +167,10 @@ def save(ckpt: CanonicalCheckpoint, layout: str, out: str | Path, *, overwrite: 
     ``keep_other``: carry the tensors beside the model (a detector's neck and heads, OpenMMLab's
     earlier output norms) through byte for byte; default: when the target layout holds whole
     models (mmpretrain, mmdet, mmseg). Otherwise they are dropped and counted in the notes.
+    ``dtype``: fp32 | fp16 | bf16, every floating tensor cast to it while it is written
+    (integer tensors never); recorded in the metadata, the config and the card.
     """
+    target_dtype = None if dtype is None else parse_dtype(dtype)
     target = get_layout(layout, ckpt.family)
     check_expressible(target, ckpt.spec)
     fam = family_of(target)
@@ -175,7 +180,12 @@ def save(ckpt: CanonicalCheckpoint, layout: str, out: str | Path, *, overwrite: 
     tensors, notes = _other_tensors(ckpt, target, tensors, keep_other)
     if card_info is None:    # a plain remap: an earlier upscale's record travels on (metadata and card)
         card_info, carried = carried_transfer(ckpt.metadata)
+        if target_dtype is not None:   # cast again: this write's own record replaces the earlier one
+            carried = {k: v for k, v in carried.items() if k not in ("dtype", "source_dtype")}
         extra_meta = {**carried, **(extra_meta or {})}
+    if target_dtype is not None:
+        tensors, cast_meta, cast_card = _cast_tensors(tensors, target_dtype, (extra_meta or {}).get("source_dtype"))
+        extra_meta, card_info = {**(extra_meta or {}), **cast_meta}, {**(card_info or {}), **cast_card}
     shards = None
     if max_shard_size is not None:
         _check_shardable(out, max_shard_size)
@@ -187,7 +197,8 @@ def save(ckpt: CanonicalCheckpoint, layout: str, out: str | Path, *, overwrite: 
         info["layout_caveats"] = list(info.get("layout_caveats") or []) + notes
         card = render_card(ckpt, target.name, command or current_command(), info)
     result = write(ckpt, target, out, tensors, overwrite=overwrite, inputs=ckpt.input_paths,
-                   extra_meta=extra_meta, card=card, spec_key=family_of(target).metadata_key, shards=shards)
+                   extra_meta=extra_meta, card=card, spec_key=family_of(target).metadata_key, shards=shards,
+                   dtype=target_dtype)
     result.notes = notes
     return result
 
@@ -197,6 +208,22 @@ def _check_shardable(out, max_shard_size) -> None:
     if output_kind(out) != "folder":
         raise UsageError(f"--max-shard-size splits a folder output, and '{out}' is a single file.",
                          "Give -o a folder path (no file suffix), or drop --max-shard-size.")
+
+
+def _float_dtypes(tensors: dict) -> str:
+    """The floating dtypes of ``tensors`` by their CLI names (fp32, or bf16,fp32 when mixed)."""
+    return ",".join(sorted({short_name(s.dtype) for s in tensors.values() if s.dtype in FLOAT_DTYPES}))
+
+
+def _cast_tensors(tensors: dict, dtype: str, source_dtype: str | None = None) -> tuple[dict, dict, dict]:
+    """(tensors cast lazily to ``dtype``, metadata, card facts); integer tensors are kept as they are."""
+    source_dtype = source_dtype or _float_dtypes(tensors)
+    cast_tensors = {k: cast(v, dtype) for k, v in tensors.items()}
+    meta = {"dtype": short_name(dtype), "source_dtype": source_dtype}
+    card = {"dtype": ",".join(sorted({s.dtype for s in cast_tensors.values()}))}
+    if source_dtype != short_name(dtype):
+        card["dtype_note"] = f"cast from {source_dtype} to {short_name(dtype)} by swin-convert"
+    return cast_tensors, meta, card
 
 
 def _other_tensors(ckpt: CanonicalCheckpoint, target, tensors: dict, keep_other: bool | None):
@@ -226,9 +253,11 @@ def _groups(keys) -> str:
 
 def remap(source: str | Path, to: str, out: str | Path, *, from_layout: str = "auto", overwrite: bool = False,
           command: str | None = None, keep_other: bool | None = None, max_shard_size: int | str | None = None,
-          **load_kw) -> tuple[CanonicalCheckpoint, WriteResult]:
-    """Convert ``source`` to layout ``to`` and write it to ``out`` (``keep_other``, ``max_shard_size``:
-    see ``save``)."""
+          dtype: str | None = None, **load_kw) -> tuple[CanonicalCheckpoint, WriteResult]:
+    """Convert ``source`` to layout ``to`` and write it to ``out`` (``keep_other``, ``max_shard_size``,
+    ``dtype``: see ``save``)."""
+    if dtype is not None:
+        parse_dtype(dtype)                    # before any download
     target = get_layout(to)
     if target.name in READ_ONLY:
         raise UsageError(f"{target.name} is a source layout only (nothing loads it back).",
@@ -238,7 +267,7 @@ def remap(source: str | Path, to: str, out: str | Path, *, from_layout: str = "a
         _check_shardable(out, max_shard_size)
     ckpt = load(source, from_layout, **load_kw)
     return ckpt, save(ckpt, to, out, overwrite=overwrite, command=command, keep_other=keep_other,
-                      max_shard_size=max_shard_size)
+                      max_shard_size=max_shard_size, dtype=dtype)
 
 
 def current_command() -> str:
@@ -289,14 +318,14 @@ def upscale(source: str | Path, out: str | Path, *, to: str | None = None, overw
             img_size: int | None = None, src_window=None, src_pretrained_window=None, num_heads: int | None = None,
             revision: str | None = None, token: str | None = None, command: str | None = None,
             src_flags: dict | None = None, ema: bool | None = None, keep_other: bool | None = None,
-            max_shard_size: int | str | None = None, **options):
+            max_shard_size: int | str | None = None, dtype: str | None = None, **options):
     """Move ``source`` to a new geometry and write it. Family options: Swin's ``window``, ``res``,
     ``method`` (bicubic | geometric), ``pretrained_window``, ``num_classes``, ``map_22k_to_1k``,
     ``head_map``, ``bake_cpb``; ViT's ``res``, ``method`` (timm | hf | hf-legacy | torchvision |
     bilinear), ``patch_size``; CSWin's ``res``, ``split``. Options left at None / False are not
     passed; a family refuses the options it does not take. ``src_flags``: a family's own source
-    facts (see :func:`load`); ``ema``: which weights of a training file; ``keep_other``, ``max_shard_size``:
-    see :func:`save`.
+    facts (see :func:`load`); ``ema``: which weights of a training file; ``keep_other``, ``max_shard_size``,
+    ``dtype``: see :func:`save` (the transfer computes in fp32 from the source, then the output is cast).
 
     Returns:
         (the family's transfer result, the WriteResult).
@@ -306,6 +335,7 @@ def upscale(source: str | Path, out: str | Path, *, to: str | None = None, overw
                          "Pick another --to.")
     if max_shard_size is not None:
         _check_shardable(out, max_shard_size)
+    target_dtype = None if dtype is None else parse_dtype(dtype)
     source_flags = dict(src_flags or {})
     if ema is not None:
         source_flags["ema"] = ema
@@ -314,14 +344,19 @@ def upscale(source: str | Path, out: str | Path, *, to: str | None = None, overw
     target = to or (ckpt.source_layout if ckpt.source_layout not in READ_ONLY else "official")
     options = {k: v for k, v in options.items() if v is not None and v is not False}
     options["target_layout"] = get_layout(target, ckpt.family).name
+    cast_meta = {}
+    if target_dtype is not None:
+        cast_meta["source_dtype"] = _float_dtypes(ckpt.tensors)
+        if target_dtype == "F32":      # widening is exact: the transfer then computes from, and keeps, fp32
+            ckpt.tensors = {k: cast(v, target_dtype) for k, v in ckpt.tensors.items()}
     result = get_family(ckpt.family).transfer(ckpt, options)
     if not result.checkpoint.other and ckpt.other:
         result.checkpoint.other = ckpt.other
-    meta = dict(result.metadata)
+    meta = {**(result.metadata or {}), **cast_meta}
     meta[TRANSFER_RECORD] = transfer_record(result.card_info, command or current_command())
     written = save(result.checkpoint, target, out, overwrite=overwrite, command=command,
                    card_info=result.card_info, extra_meta=meta, keep_other=keep_other,
-                   max_shard_size=max_shard_size)
+                   max_shard_size=max_shard_size, dtype=dtype)
     return result, written
 
 

@@ -538,3 +538,18 @@ def test_mutated_indexes_fail_only_with_our_error(folder):
             assert isinstance(e, BadInputError) and "\n" not in str(e), repr(e)
             outcomes["refused"] += 1
     assert outcomes["refused"] > 100
+
+
+def test_shards_are_planned_on_the_cast_sizes(hf_source, tmp_path):
+    """--dtype bf16 halves every float tensor before the split: the index counts the cast bytes."""
+    out = tmp_path / "bf16"
+    api.remap(hf_source[0], "hf", out, max_shard_size="100KB", dtype="bf16")
+    index = json.loads((out / "model.safetensors.index.json").read_text())
+    total = 0
+    for name in sorted(set(index["weight_map"].values())):
+        _, sources = read_safetensors_header(out / name)
+        assert all(s.dtype != "F32" for s in sources.values())
+        total += sum(s.nbytes for s in sources.values())
+    assert index["metadata"]["total_size"] == total
+    assert all(os.path.getsize(out / n) < 100_000 + 8192 for n in set(index["weight_map"].values())
+               if len([k for k, v in index["weight_map"].items() if v == n]) > 1)

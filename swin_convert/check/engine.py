@@ -37,6 +37,25 @@ Default tolerances (``DEFAULT_TOLERANCES``), as (atol, rtol):
   so when it exceeds the tolerance. fp32 is the exact check; reduced precision is a sanity
   check of how the model will be run.
 
+Candidate weights stored in bf16 or fp16 while the source's are wider (``remap --dtype bf16``)
+move the logits by themselves; the default tolerance then fits the cast (``WEIGHT_TOLERANCES``,
+``choose_tolerances``): bf16 weights (0.15, 0.15), fp16 weights (0.02, 0.02), computed in fp32
+(the check upcasts every candidate to fp32; ``--dtype`` autocast adds its own bound). Measured
+as above, with ``|out - truth| <= t (1 + |truth|)``, in every runtime, 32 inputs, the source
+fp32 and the candidate cast by ``remap --dtype`` (random-weight and trained-like models):
+
+  =====================  ===============  ===============
+  t needed by            bf16 weights     fp16 weights
+  =====================  ===============  ===============
+  Swin V1 (tiny)         0.013 - 0.051    0.0015 - 0.0083
+  Swin V2 (tiny)         0.057 - 0.085    0.0045 - 0.0107
+  ViT, CSWin (tiny)      0.007 - 0.019    0.0008 - 0.0022
+  =====================  ===============  ===============
+
+  so 1.8x margin on the worst case. The bf16 bound still catches a corruption of every block
+  (>= 0.26 above); the fp16 bound one confined to a block. The report's ``tolerance`` says
+  which default was used and why.
+
 When the candidate's geometry differs from the source's (after ``upscale``), the source's
 weights are evaluated at the candidate's geometry when they fit it (always for V2: the CPB MLP
 does not depend on the window), which keeps the comparison exact. When they do not fit (V1
@@ -68,6 +87,7 @@ from .dist import Dist, _world, current_dist, resolve_device, distributed, gathe
 from .runtimes import RUNTIMES, RuntimeLoadError, build_runtime, resolve_runtimes  # noqa: F401
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEFAULT_TOLERANCES = {"fp32": (1e-4, 1e-3), "bf16": (0.2, 0.2), "fp16": (0.03, 0.03)}   # (atol, rtol)
+WEIGHT_TOLERANCES = {"BF16": (0.15, 0.15), "F16": (0.02, 0.02)}   # candidate weights cast down from the source's
 INPUT_KINDS = ("normal", "uniform")
 
 
@@ -165,6 +185,7 @@ class CheckReport:
     skipped: dict = field(default_factory=dict)      # runtime -> why it was not run
     notes: list = field(default_factory=list)
     source_noise: float | None = None  # the truth model's own tol_ratio at this dtype/device (reduced precision)
+    tolerance: str = ""                # which tolerance was used, and why
     accuracy: AccuracyReport | None = None
 
     @property
@@ -279,7 +300,8 @@ def _apply_head_relation(plan: ComparisonPlan, cand: CanonicalCheckpoint, src: C
     nc, ns = cand.spec.num_classes, src.spec.num_classes
     if nc == ns:
         return
-    rows = _matching_rows(cand.tensors, src.tensors) if nc and ns else None
+    head = cand.tensors.get("head.weight")
+    rows = _matching_rows(cand.tensors, src.tensors, getattr(head, "dtype", None)) if nc and ns else None
     if rows is not None:
         plan.rows = rows
         plan.description += f"; the candidate's head keeps {nc} of the source's {ns} classes, compared on those"
@@ -288,12 +310,16 @@ def _apply_head_relation(plan: ComparisonPlan, cand: CanonicalCheckpoint, src: C
         plan.description += f"; the heads differ ({ns} -> {nc} classes), so pooled pre-logit features are compared"
 
 
-def _matching_rows(cand_tensors: dict, src_tensors: dict) -> list | None:
-    """Source head row of each candidate head row (exact equality), or None if one has none."""
+def _matching_rows(cand_tensors: dict, src_tensors: dict, head_dtype: str | None = None) -> list | None:
+    """Source head row of each candidate head row (exact equality, after rounding the source's to
+    a bf16/fp16 candidate head's dtype), or None if one has none."""
     from ..core.torch_io import to_torch
+    like = {"BF16": torch.bfloat16, "F16": torch.float16}.get(head_dtype)
 
     def rows(t):
-        w, b = to_torch(t["head.weight"]).float(), to_torch(t["head.bias"]).float()
+        w, b = to_torch(t["head.weight"]), to_torch(t["head.bias"])
+        w, b = (w.to(like), b.to(like)) if like is not None else (w, b)
+        w, b = w.float(), b.float()
         return [bytes(r.numpy().tobytes()) for r in torch.cat([w, b[:, None]], 1)]
     index = {key: i for i, key in enumerate(rows(src_tensors))}
     found = [index.get(key) for key in rows(cand_tensors)]
@@ -303,9 +329,42 @@ def _matching_rows(cand_tensors: dict, src_tensors: dict) -> list | None:
 def _dtype_notes(cand: CanonicalCheckpoint, src: CanonicalCheckpoint) -> list:
     dc, ds = ({t.dtype for t in c.tensors.values()} for c in (cand, src))
     if dc != ds:
-        return [f"the candidate stores {','.join(sorted(dc))} weights, the source {','.join(sorted(ds))}: "
-                "a lossy cast needs looser --atol/--rtol"]
+        return [f"the candidate stores {','.join(sorted(dc))} weights, the source {','.join(sorted(ds))}"]
     return []
+
+
+def weight_dtype_loss(cand: CanonicalCheckpoint, truth: CanonicalCheckpoint) -> str | None:
+    """BF16 or F16 when the candidate holds weights in that dtype and the ground truth holds
+    none (a cast down, e.g. ``remap --dtype bf16``): its rounding moves the logits."""
+    floats = lambda c: {t.dtype for t in c.tensors.values() if t.dtype in ("F64", "F32", "F16", "BF16")}  # noqa: E731
+    dc, dt = floats(cand), floats(truth)
+    lossy = [d for d in WEIGHT_TOLERANCES if d in dc and d not in dt]
+    return lossy[0] if lossy else None
+
+
+def choose_tolerances(dtype: str, cand: CanonicalCheckpoint, truth: CanonicalCheckpoint, atol: float | None,
+                      rtol: float | None) -> tuple[float, float, str]:
+    """(atol, rtol, why): the compute dtype's default, loosened to fit candidate weights stored in
+    bf16/fp16 when the truth's are wider (``WEIGHT_TOLERANCES``); --atol/--rtol win."""
+    d_atol, d_rtol = default_tolerances(dtype)
+    why = f"the default for {dtype} compute"
+    lossy = weight_dtype_loss(cand, truth)
+    if lossy:
+        w_atol, w_rtol = WEIGHT_TOLERANCES[lossy]
+        name = {"BF16": "bf16", "F16": "fp16"}[lossy]
+        if dtype == "fp32":          # the weights' rounding is the only loss
+            d_atol, d_rtol = w_atol, w_rtol
+            why = f"the default for {name} weights checked against wider source weights (computed in fp32)"
+        elif dtype == name:          # autocast rounds the matmul weights to that dtype anyway
+            d_atol, d_rtol = max(d_atol, w_atol), max(d_rtol, w_rtol)
+            why = f"the default for {dtype} autocast, which also covers {name} weights"
+        else:                        # two independent roundings
+            d_atol, d_rtol = d_atol + w_atol, d_rtol + w_rtol
+            why = f"the default for {dtype} autocast plus the one for {name} weights"
+    if atol is not None or rtol is not None:
+        given = " and ".join(f for f, v in (("--atol", atol), ("--rtol", rtol)) if v is not None)
+        why = f"{given} as given" + ("" if atol is not None and rtol is not None else f", else {why}")
+    return (d_atol if atol is None else atol), (d_rtol if rtol is None else rtol), why
 
 
 # ----------------------------------------------------------------------------------------
@@ -468,15 +527,17 @@ def run_check(candidate, against=None, *, runtimes: Iterable[str] = ("reference"
         The report; it does not raise on failure (call ``raise_for_status``).
     """
     cand, src = load_checkpoint(candidate), None if against is None else load_checkpoint(against)
-    d_atol, d_rtol = default_tolerances(dtype)
     opts = RunOptions(resolve_device(device), dtype, _positive(batch_size, "--batch-size"), channels_last, compile)
     plan = plan_comparison(cand, src)
+    atol, rtol, why = choose_tolerances(dtype, cand, plan.truth, atol, rtol)
     names, skipped = resolve_runtimes(runtimes, cand.spec)
     data = _data_stats(cand)
     x = make_inputs(cand.spec, _positive(num_samples, "--num-samples"), seed, inputs, data["mean"], data["std"])
     report = CheckReport(cand.source, src.source if src else None, plan.description, plan.gated, plan.output,
-                         opts.device, dtype, d_atol if atol is None else atol, d_rtol if rtol is None else rtol,
-                         len(x), seed, inputs, cand.spec.img_size, skipped=skipped, notes=list(plan.notes))
+                         opts.device, dtype, atol, rtol, len(x), seed, inputs, cand.spec.img_size, skipped=skipped,
+                         notes=list(plan.notes), tolerance=why)
+    if plan.gated:
+        report.notes.append(f"tolerance atol {atol:g} + rtol {rtol:g}*|ref|: {why}")
     progress = progress or _NoProgress()
     d = current_dist()
     truth = _ground_truth(plan, x, opts.batch_size, d, progress)

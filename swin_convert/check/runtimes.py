@@ -86,7 +86,8 @@ def build_runtime(runtime: str, ckpt, output: str = "logits", workdir: Path | No
     try:
         if runtime == "reference":
             return _build_reference(ckpt, output).eval()
-        return _layout_of(runtime, ckpt.family).runtime.build(ckpt, output, workdir).eval()
+        # fp32 whatever the weights' dtype: a bf16 checkpoint is checked upcast (autocast is --dtype's job)
+        return _layout_of(runtime, ckpt.family).runtime.build(ckpt, output, workdir).float().eval()
     except RuntimeLoadError:
         raise
     except (RuntimeError, ValueError, KeyError, TypeError, OSError) as e:

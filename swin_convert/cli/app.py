@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import SwinConvertError
-from .common import (EmaOpt, FROM_NAMES, FormatOpt, HeadsOpt, ImgSizeOpt, KeepOtherOpt, LAYOUT_NAMES, NumHeadsOpt,
+from .common import (CastDtypeOpt, EmaOpt, FROM_NAMES, FormatOpt, HeadsOpt, ImgSizeOpt, KeepOtherOpt, LAYOUT_NAMES, NumHeadsOpt,
                      MaxShardOpt, OutOpt, OverwriteOpt, PretrainedOpt, PushOpt, QuietOpt, RevisionOpt, SourceArg, SplitOpt,
                      SrcWindowOpt, TokenOpt, app, errors, family_flags, warn_token)
 
@@ -39,7 +39,7 @@ def remap(from_layout: Annotated[str, typer.Argument(metavar="FROM", help=f"auto
           img_size: ImgSizeOpt = None, src_window: SrcWindowOpt = None, pretrained_window: PretrainedOpt = None,
           split: SplitOpt = None, heads: HeadsOpt = None, ema: EmaOpt = None, num_heads: NumHeadsOpt = None,
           revision: RevisionOpt = None, token: TokenOpt = None, push_to: PushOpt = None,
-          keep_other: KeepOtherOpt = None, max_shard_size: MaxShardOpt = None, fmt: FormatOpt = "human", quiet: QuietOpt = False):
+          keep_other: KeepOtherOpt = None, max_shard_size: MaxShardOpt = None, dtype: CastDtypeOpt = None, fmt: FormatOpt = "human", quiet: QuietOpt = False):
     """Convert a checkpoint from one key layout to another (same weights, same geometry)."""
     warn_token(token)
     with errors(fmt, quiet) as output:
@@ -48,7 +48,7 @@ def remap(from_layout: Annotated[str, typer.Argument(metavar="FROM", help=f"auto
         ckpt, result = api.remap(source, to_layout, out, from_layout=from_layout, overwrite=overwrite,
                                  img_size=img_size, window=src_window, pretrained_window=pretrained_window,
                                  num_heads=num_heads, revision=revision, token=token, keep_other=keep_other,
-                                 max_shard_size=max_shard_size, **family_flags(split, heads, ema))
+                                 max_shard_size=max_shard_size, dtype=dtype, **family_flags(split, heads, ema))
         show_written(output, ckpt, to_layout, result)
         _maybe_push(result, push_to, token, output)
 
@@ -91,7 +91,7 @@ def upscale(source: SourceArg, out: OutOpt,
                                                              "when not recorded.", rich_help_panel="Source")] = None,
             heads: HeadsOpt = None, ema: EmaOpt = None, num_heads: NumHeadsOpt = None,
             revision: RevisionOpt = None, token: TokenOpt = None, push_to: PushOpt = None,
-            keep_other: KeepOtherOpt = None, max_shard_size: MaxShardOpt = None, fmt: FormatOpt = "human", quiet: QuietOpt = False):
+            keep_other: KeepOtherOpt = None, max_shard_size: MaxShardOpt = None, dtype: CastDtypeOpt = None, fmt: FormatOpt = "human", quiet: QuietOpt = False):
     """Move a checkpoint to a new window size and/or resolution (Swin: V1 tables resized, V2 CPB
     re-evaluated; ViT: position embedding resampled, optionally a new patch size; CSWin: new image
     size and stripe widths, no tensor changes)."""
@@ -105,7 +105,7 @@ def upscale(source: SourceArg, out: OutOpt,
                                       method=method, patch_size=patch_size, pretrained_window=new_pretrained_window,
                                       num_classes=num_classes, map_22k_to_1k=map_22k_to_1k, head_map=head_map,
                                       bake_cpb=bake_cpb, split=split, src_flags=family_flags(src_split, heads, ema),
-                                      keep_other=keep_other, max_shard_size=max_shard_size)
+                                      keep_other=keep_other, max_shard_size=max_shard_size, dtype=dtype)
         show_upscaled(output, result, to_layout or result.checkpoint.source_layout, written)
         _maybe_push(written, push_to, token, output)
 

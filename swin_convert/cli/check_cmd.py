@@ -37,9 +37,11 @@ SamplesOpt = Annotated[int, typer.Option("--num-samples", help="Random images to
                                          rich_help_panel=CHECK)]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the random images.", rich_help_panel=CHECK)]
 AtolOpt = Annotated[Optional[float], typer.Option("--atol", help="Absolute tolerance (default: 1e-4 fp32, 0.2 "
-                                                  "bf16, 0.03 fp16).", rich_help_panel=CHECK, show_default=False)]
+                                                  "bf16, 0.03 fp16; 0.15 / 0.02 for bf16 / fp16 weights cast from "
+                                                  "wider ones).", rich_help_panel=CHECK, show_default=False)]
 RtolOpt = Annotated[Optional[float], typer.Option("--rtol", help="Relative tolerance (default: 1e-3 fp32, 0.2 "
-                                                  "bf16, 0.03 fp16).", rich_help_panel=CHECK, show_default=False)]
+                                                  "bf16, 0.03 fp16; 0.15 / 0.02 for bf16 / fp16 weights cast from "
+                                                  "wider ones).", rich_help_panel=CHECK, show_default=False)]
 InputsOpt = Annotated[str, typer.Option("--inputs", help="normal: N(0,1) images; uniform: pixels in [0,1], "
                                         "normalised.", rich_help_panel=CHECK)]
 CompileOpt = Annotated[bool, typer.Option("--compile", help="torch.compile each runtime's model.",

@@ -75,6 +75,9 @@ FormatOpt = Annotated[str, typer.Option("--format", help="human or json (one JSO
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No talk on stderr (progress bars, notes); errors and "
                                         "warnings still print.", rich_help_panel="Output")]
 FORMATS = ("human", "json")
+CastDtypeOpt = Annotated[Optional[str], typer.Option("--dtype", help="Cast every floating tensor to fp32 | fp16 | bf16 "
+                                                     "while writing (integer tensors never); default: as the source.",
+                                                     rich_help_panel="Output", show_default=False)]
 
 
 def console(stderr: bool = False):

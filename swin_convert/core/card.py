@@ -50,7 +50,7 @@ def render_card(info: dict) -> str:
             ``family_tag``, ``family_line``, ``family_title``, ``citation``. Optional: ``source``,
             ``source_repo``, ``source_commit``, ``source_layout``, ``target_layout``,
             ``windows_before``, ``windows_after``, ``img_size_before``, ``img_size_after``,
-            ``method``, ``method_line`` (replaces the relative position bias line), ``pretrained_window_sizes``, ``dtype``, ``license``, ``datasets``,
+            ``method``, ``method_line`` (replaces the relative position bias line), ``pretrained_window_sizes``, ``dtype``, ``dtype_note``, ``license``, ``datasets``,
             ``suggested_name``, ``verification``, ``tool_version``, ``repo_id``,
             ``output_dir`` (used by the usage snippet when ``repo_id`` is unknown).
 
@@ -290,7 +290,8 @@ def _details_section(info: dict) -> str:
     if info.get("pretrained_window_sizes") is not None:
         bullets.append(f"- Pretrained window sizes: {_fmt(info['pretrained_window_sizes'])}")
     if info.get("dtype"):
-        bullets.append(f"- dtype: `{info['dtype']}`")
+        note = f" ({info['dtype_note']})" if info.get("dtype_note") else ""   # e.g. cast from fp32 to bf16 by ...
+        bullets.append(f"- dtype: `{info['dtype']}`{note}")
     bullets.append(f"- Tool: swin-convert v{_tool_version(info)}")
     return "## Conversion details\n\n" + "\n".join(bullets)
 

@@ -43,6 +43,17 @@ def raise_if_incomplete(runtime: str, missing: list, unexpected: list, mismatche
                                mismatched=mismatched)
 
 
+def fp32_load_kwargs() -> dict:
+    """``from_pretrained`` arguments that load in fp32 whatever ``config.json``'s dtype says
+    (a bf16 output of ``--dtype``): ``dtype`` from transformers 4.56, ``torch_dtype`` before."""
+    import re
+
+    import torch
+    import transformers
+    major, minor = (int(x) for x in re.findall(r"\d+", transformers.__version__)[:2])
+    return {"dtype" if (major, minor) >= (4, 56) else "torch_dtype": torch.float32}
+
+
 @contextlib.contextmanager
 def quiet_transformers():
     """from_pretrained draws a progress bar and logs; the check has its own output."""

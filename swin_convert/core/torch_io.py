@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from ..errors import BadInputError
+from .cast import CastSource
 from .tensors import DTYPES, ArraySource, TorchSource
 
 _ST_TO_TORCH = {
@@ -32,12 +33,25 @@ def tensor_bytes(t: torch.Tensor) -> bytes:
     return t.view(torch.uint8).numpy().tobytes() if t.numel() else b""
 
 
+def cast_chunks(t: torch.Tensor, dtype: str, elems: int):
+    """``t``'s elements cast to the safetensors ``dtype`` by torch, ``elems`` at a time, as numpy
+    arrays of unsigned integers of the new width (swin_convert.core.cast's TorchSource path)."""
+    flat = t.detach().reshape(-1)
+    target = _ST_TO_TORCH[dtype]
+    for i in range(0, flat.numel(), elems):
+        part = flat[i:i + elems].to(target).contiguous()
+        yield part.view(torch.int16 if part.element_size() == 2 else torch.int32).numpy().view(
+            "u2" if part.element_size() == 2 else "u4")
+
+
 def to_torch(source) -> torch.Tensor:
     """Materialise any tensor source as a CPU torch tensor."""
     if isinstance(source, TorchSource):
         return source.tensor
     if isinstance(source, ArraySource):
         return torch.from_numpy(source.array.copy())
+    if isinstance(source, CastSource):      # a .pth written cast: torch's own cast (the same bits)
+        return to_torch(source.source).to(_ST_TO_TORCH[source.dtype])
     data = bytearray(source.tobytes())
     if not data:
         return torch.empty(source.shape, dtype=_ST_TO_TORCH[source.dtype])

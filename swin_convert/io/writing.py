@@ -71,11 +71,13 @@ def check_expressible(layout: Layout, spec) -> None:
 
 def write(ckpt: CanonicalCheckpoint, layout: Layout, out: str | Path, tensors: dict, *, overwrite: bool = False,
           inputs: list[Path] = (), extra_meta: dict | None = None, card: str | None = None,
-          spec_key: str = "swin_convert.spec", shards: list | None = None) -> WriteResult:
+          spec_key: str = "swin_convert.spec", shards: list | None = None, dtype: str | None = None) -> WriteResult:
     """Write ``tensors`` (already in ``layout``'s keys) to ``out`` (kind chosen by its suffix);
-    ``shards`` (``io.shards.plan_shards``): a folder's weights as those shard files + their index."""
+    ``shards`` (``io.shards.plan_shards``): a folder's weights as those shard files + their index;
+    ``dtype``: the safetensors dtype they were cast to, recorded in a transformers config."""
     try:
-        return _write(ckpt, layout, Path(out), tensors, overwrite, inputs, extra_meta, card, spec_key, shards)
+        return _write(ckpt, layout, Path(out), tensors, overwrite, inputs, extra_meta, card, spec_key, shards,
+                      dtype)
     except OSError as e:
         if e.filename is None and e.errno is not None:   # copy_file_range/write name no file: say which
             raise OSError(e.errno, e.strerror or str(e), str(out)) from None
@@ -83,7 +85,7 @@ def write(ckpt: CanonicalCheckpoint, layout: Layout, out: str | Path, tensors: d
 
 
 def _write(ckpt: CanonicalCheckpoint, layout: Layout, out: Path, tensors: dict, overwrite: bool, inputs,
-           extra_meta, card, spec_key, shards=None) -> WriteResult:
+           extra_meta, card, spec_key, shards=None, dtype=None) -> WriteResult:
     check_expressible(layout, ckpt.spec)
     check_output(out, list(inputs), overwrite)
     meta = provenance(ckpt, layout, extra_meta, spec_key)
@@ -106,7 +108,7 @@ def _write(ckpt: CanonicalCheckpoint, layout: Layout, out: Path, tensors: dict, 
             (tmp / SAFE_INDEX).write_text(index_json(shards, tensors))
         else:
             write_safetensors(tmp / "model.safetensors", tensors.items(), meta)
-        for name, content in folder_configs(ckpt, layout).items():
+        for name, content in record_dtype(folder_configs(ckpt, layout), dtype).items():
             (tmp / name).write_text(json.dumps(content, indent=2) + "\n")
         if card:
             (tmp / "README.md").write_text(card)
@@ -213,6 +215,16 @@ def _atomic_dir(out: Path):
 # ----------------------------------------------------------------------------------------
 def folder_configs(ckpt: CanonicalCheckpoint, layout: Layout) -> dict[str, dict]:
     return layout.configs(ckpt) if layout.configs else {}
+
+
+def record_dtype(configs: dict[str, dict], dtype: str | None) -> dict[str, dict]:
+    """A transformers ``config.json`` (one with a ``model_type``) says the weights' dtype, as
+    ``save_pretrained`` writes it: ``dtype`` (transformers >= 4.56) and ``torch_dtype`` (older)."""
+    from ..core.cast import TORCH_NAMES
+    cfg = configs.get("config.json")
+    if dtype and isinstance(cfg, dict) and "model_type" in cfg:
+        configs = {**configs, "config.json": {**cfg, "dtype": TORCH_NAMES[dtype], "torch_dtype": TORCH_NAMES[dtype]}}
+    return configs
 
 
 def output_kind(out: str | Path) -> str:

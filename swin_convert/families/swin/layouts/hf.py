@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from ....core.preprocess import data_config, label_names
-from ....core.runtime import forward_module, quiet_transformers, raise_if_incomplete
+from ....core.runtime import forward_module, fp32_load_kwargs, quiet_transformers, raise_if_incomplete
 from ....core.schema import Layout, Runtime, Signature, buffer, rule
 from ....core.tensors import write_safetensors
 from ....errors import RuntimeLoadError
@@ -90,7 +90,7 @@ def build(ckpt, output: str = "logits", workdir=None):
     folder = _folder(ckpt, workdir)
     cls = transformers.AutoModelForImageClassification if ckpt.spec.num_classes else transformers.AutoModel
     with quiet_transformers():
-        model, info = cls.from_pretrained(str(folder), output_loading_info=True)
+        model, info = cls.from_pretrained(str(folder), output_loading_info=True, **fp32_load_kwargs())
     raise_if_incomplete("transformers", list(info.get("missing_keys", ())), list(info.get("unexpected_keys", ())),
                         list(info.get("mismatched_keys", ())))
     if info.get("error_msgs"):

@@ -110,12 +110,12 @@ def configs(ckpt) -> dict:
 def build(ckpt, output: str = "logits", workdir=None):
     import transformers
 
-    from ....core.runtime import forward_module, quiet_transformers, raise_if_incomplete
+    from ....core.runtime import forward_module, fp32_load_kwargs, quiet_transformers, raise_if_incomplete
     from ....errors import RuntimeLoadError
     folder = _folder(ckpt, workdir)
     with quiet_transformers():
         model, info = transformers.AutoModelForImageClassification.from_pretrained(
-            str(folder), output_loading_info=True)
+            str(folder), output_loading_info=True, **fp32_load_kwargs())   # fp32 even for a bf16 config
     raise_if_incomplete("transformers", list(info.get("missing_keys", ())), list(info.get("unexpected_keys", ())),
                         list(info.get("mismatched_keys", ())))
     if info.get("error_msgs"):
