@@ -1,4 +1,5 @@
-"""Numerical checks of converted checkpoints: logits against the source, accuracy on images.
+"""Numerical checks of converted checkpoints: logits against the source (here), accuracy on images
+(``accuracy.py``); what both report is in ``report.py``, how models run in ``running.py``.
 
     report = run_check("out/", against="swin_tiny_patch4_window7_224.pth", runtimes=("all",))
     print(report.summary())          # " * PASS ..." / " * FAIL ..."
@@ -65,207 +66,29 @@ pooled pre-logit features are compared.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
-import os
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Protocol
+from typing import Iterable
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ..core.checkpoint import CanonicalCheckpoint
-from ..core.preprocess import data_config
-from ..errors import CheckFailedError, IncompatibleSpecError, SwinConvertError, UsageError
+from ..errors import CheckFailedError, IncompatibleSpecError, SwinConvertError, UsageError  # noqa: F401
 from ..families import get_family
 from .dist import Dist, _world, current_dist, resolve_device, distributed, gather_rows, reduce_max, reduce_sum, shard_indices, unshard  # noqa: F401
 from .runtimes import RUNTIMES, RuntimeLoadError, build_runtime, resolve_runtimes  # noqa: F401
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+from .report import AccuracyReport, CheckReport, Progress, RuntimeResult, _NoProgress, write_card_verification  # noqa: F401
+from .running import (DTYPES, INPUT_KINDS, RunOptions, _check_dtype, _data_stats, _positive, image_hw,  # noqa: F401
+                      load_checkpoint, make_inputs, precision, prepare, run_batches)
+from .accuracy import data_config_lines, eval_data_config, evaluate_accuracy  # noqa: F401
+
 DEFAULT_TOLERANCES = {"fp32": (1e-4, 1e-3), "bf16": (0.2, 0.2), "fp16": (0.03, 0.03)}   # (atol, rtol)
 WEIGHT_TOLERANCES = {"BF16": (0.15, 0.15), "F16": (0.02, 0.02)}   # candidate weights cast down from the source's
-INPUT_KINDS = ("normal", "uniform")
 
-
-class Progress(Protocol):
-    """What the check reports progress to (the CLI passes a rich progress bar)."""
-
-    def task(self, description: str, total: int) -> Callable[[int], None]:
-        """Start a task of ``total`` steps; return the function that advances it."""
-
-
-class _NoProgress:
-    def task(self, description: str, total: int) -> Callable[[int], None]:
-        return lambda n=1: None
-
-
-# ----------------------------------------------------------------------------------------
-# results
-# ----------------------------------------------------------------------------------------
-@dataclass
-class RuntimeResult:
-    """One runtime's outputs compared with the ground truth."""
-
-    runtime: str
-    device: str
-    dtype: str
-    max_abs_diff: float | None = None
-    mean_abs_diff: float | None = None
-    cos_sim: float | None = None             # lowest per-sample cosine similarity
-    top1_agreement: float | None = None      # % of samples with the same arg-max (None for features)
-    top5_overlap: float | None = None        # mean % of shared top-5 classes
-    tol_ratio: float | None = None           # max |diff| / (atol + rtol |truth|): <= 1 passes
-    within_tolerance: bool | None = None     # None: not gated (agreement only)
-    images_per_s: float | None = None
-    error: str | None = None                 # the runtime could not build or load strictly
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.within_tolerance is not False
-
-    def to_dict(self) -> dict:
-        return {k: _finite(v) for k, v in dataclasses.asdict(self).items()}
-
-
-@dataclass
-class AccuracyReport:
-    """Top-1/top-5 of the candidate on an image folder (timm ``validate.py``'s result)."""
-
-    model: str
-    top1: float
-    top5: float
-    num_images: int
-    param_count: int
-    img_size: int
-    crop_pct: float
-    interpolation: str
-    mean: tuple
-    std: tuple
-    runtime: str
-    device: str
-    dtype: str
-    images_per_s: float
-    data: str
-
-    def result(self) -> dict:
-        """timm's result dict (same keys, order and rounding as ``validate.py``)."""
-        return {"model": self.model, "top1": round(self.top1, 4), "top1_err": round(100 - self.top1, 4),
-                "top5": round(self.top5, 4), "top5_err": round(100 - self.top5, 4),
-                "param_count": round(self.param_count / 1e6, 2), "img_size": self.img_size,
-                "crop_pct": self.crop_pct, "interpolation": self.interpolation}
-
-    def summary(self) -> str:
-        r = self.result()
-        return " * Acc@1 {:.3f} ({:.3f}) Acc@5 {:.3f} ({:.3f})".format(
-            r["top1"], r["top1_err"], r["top5"], r["top5_err"])
-
-
-@dataclass
-class CheckReport:
-    """The outcome of :func:`run_check`."""
-
-    candidate: str
-    against: str | None
-    comparison: str                  # which comparison was made, in words
-    gated: bool                      # False: agreement only, the tolerance decides nothing
-    output: str                      # "logits" | "features"
-    device: str
-    dtype: str
-    atol: float
-    rtol: float
-    num_samples: int
-    seed: int
-    inputs: str
-    img_size: int
-    results: list = field(default_factory=list)      # RuntimeResult per runtime
-    skipped: dict = field(default_factory=dict)      # runtime -> why it was not run
-    notes: list = field(default_factory=list)
-    source_noise: float | None = None  # the truth model's own tol_ratio at this dtype/device (reduced precision)
-    tolerance: str = ""                # which tolerance was used, and why
-    accuracy: AccuracyReport | None = None
-
-    @property
-    def passed(self) -> bool:
-        return bool(self.results) and all(r.ok for r in self.results)
-
-    def worst(self, name: str, *, lowest: bool = False) -> float | None:
-        """The worst value of a metric over the runtimes (highest, or ``lowest``)."""
-        values = [v for r in self.results if (v := getattr(r, name)) is not None and not math.isnan(v)]
-        return (min(values) if lowest else max(values)) if values else None
-
-    def summary(self) -> str:
-        """The final ``* PASS`` / ``* FAIL`` line."""
-        if not self.passed:
-            return " * FAIL " + "; ".join(_failure(r, self) for r in self.results if not r.ok)
-        ran = ", ".join(r.runtime for r in self.results)
-        agree = self.worst("top1_agreement", lowest=True)
-        agree = f", top-1 agreement {agree:.1f}%" if agree is not None else ""
-        if not self.gated:
-            cos = self.worst("cos_sim", lowest=True)
-            return f" * PASS agreement only (not gated): cos sim {cos:.4f}{agree} in {ran}"
-        return (f" * PASS max abs {self.output} diff {self.worst('max_abs_diff'):.3g} within atol {self.atol:g} + "
-                f"rtol {self.rtol:g}*|ref|{agree} in {ran}")
-
-    def raise_for_status(self) -> None:
-        """Raise CheckFailedError (exit code 3) unless the check passed."""
-        if self.passed:
-            return
-        failed = ", ".join(r.runtime for r in self.results if not r.ok) or "every runtime"
-        if any(r.error for r in self.results):
-            hint = "A runtime could not load the weights strictly: the keys or config of the output are wrong."
-        elif self.source_noise is not None and self.source_noise > 0.5:
-            hint = (f"The source itself reaches {self.source_noise:.2g}x the tolerance in {self.dtype}, so this "
-                    f"may be {self.dtype} noise: check with --dtype fp32, which is exact, or loosen --atol/--rtol.")
-        else:
-            hint = ("Logits differ beyond tolerance: the conversion changed the model. Loosen --atol/--rtol "
-                    "only for a lossy dtype.")
-        bad = [r for r in self.results if not r.ok]
-
-        def worst(name: str) -> float | None:   # NaN (a non-finite output) counts as infinitely far
-            values = [getattr(r, name) for r in bad if getattr(r, name) is not None]
-            return max((v if v == v else math.inf for v in values), default=None)
-        raise CheckFailedError(f"The check failed in {failed} ({self.comparison}).", hint, diff=worst("tol_ratio"),
-                               tolerance=1.0, metric="tol_ratio", runtimes=[r.runtime for r in bad],
-                               max_abs_diff=worst("max_abs_diff"), atol=self.atol, rtol=self.rtol)
-
-    def to_dict(self) -> dict:
-        out = {"passed": self.passed, **{k: v for k, v in dataclasses.asdict(self).items()
-                                          if k not in ("results", "accuracy")}}
-        out["runtimes"] = [r.to_dict() for r in self.results]
-        for name, lowest in (("max_abs_diff", False), ("mean_abs_diff", False), ("cos_sim", True),
-                             ("top1_agreement", True), ("top5_overlap", True)):
-            out[name] = _finite(self.worst(name, lowest=lowest))
-        return out
-
-    def verification(self) -> dict:
-        """The model card's Verification fields (swin_convert.card.update_card_verification)."""
-        d = self.to_dict()
-        out = {"passed": self.passed, "comparison": self.comparison, "against": self.against,
-               "runtime": ", ".join(r.runtime for r in self.results), "device": self.device, "dtype": self.dtype,
-               "num_samples": self.num_samples}
-        out.update({k: d[k] for k in ("max_abs_diff", "mean_abs_diff", "cos_sim", "top1_agreement",
-                                      "top5_overlap") if d[k] is not None})
-        out.update({"atol": self.atol, "rtol": self.rtol} if self.gated else {"gated": "no (agreement only)"})
-        if self.accuracy:
-            a = self.accuracy
-            out.update(dataset=a.data, num_images=a.num_images, crop_pct=a.crop_pct, interpolation=a.interpolation,
-                       acc1=round(a.top1, 3), acc5=round(a.top5, 3))
-        return {k: v for k, v in out.items() if v is not None}
-
-
-def _finite(v):
-    return None if isinstance(v, float) and not math.isfinite(v) else v
-
-
-def _failure(r: RuntimeResult, report: CheckReport) -> str:
-    if r.error:
-        return f"{r.runtime}: {r.error}"
-    return (f"{r.runtime}: max abs {report.output} diff {r.max_abs_diff:.3g} exceeds atol {report.atol:g} + "
-            f"rtol {report.rtol:g}*|ref| ({r.tol_ratio:.3g}x the tolerance)")
 
 
 # ----------------------------------------------------------------------------------------
@@ -368,99 +191,6 @@ def choose_tolerances(dtype: str, cand: CanonicalCheckpoint, truth: CanonicalChe
 
 
 # ----------------------------------------------------------------------------------------
-# runtimes
-# ----------------------------------------------------------------------------------------
-# ----------------------------------------------------------------------------------------
-# running models
-# ----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RunOptions:
-    """How a runtime runs: device, autocast dtype, batch size, memory format, compilation."""
-
-    device: str = "cpu"
-    dtype: str = "fp32"
-    batch_size: int = 16
-    channels_last: bool = False
-    compile: bool = False
-
-
-def _check_dtype(dtype: str) -> str:
-    if dtype not in DTYPES:
-        raise UsageError(f"Unknown dtype '{dtype}'.", f"Use one of: {', '.join(DTYPES)}.", option="--dtype")
-    return dtype
-
-
-@contextlib.contextmanager
-def precision(device: str, dtype: str):
-    """Autocast for bf16/fp16; for fp32 on CUDA, TF32 off so fp32 means fp32."""
-    kind = torch.device(device).type
-    if dtype != "fp32":
-        with torch.autocast(device_type=kind, dtype=DTYPES[dtype]):
-            yield
-        return
-    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
-
-
-def prepare(model: nn.Module, opts: RunOptions) -> nn.Module:
-    """Move to the device (channels_last, torch.compile as asked)."""
-    model = model.to(opts.device)
-    if opts.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    return torch.compile(model) if opts.compile else model
-
-
-def _to_device(x: torch.Tensor, opts: RunOptions) -> torch.Tensor:
-    x = x.to(opts.device, non_blocking=True)
-    return x.contiguous(memory_format=torch.channels_last) if opts.channels_last else x
-
-
-def _sync(device: str) -> None:
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-@torch.inference_mode()
-def run_batches(model: nn.Module, x: torch.Tensor, opts: RunOptions, advance=None) -> tuple[torch.Tensor, float]:
-    """(outputs as fp32 CPU, seconds spent in the model); one untimed warm-up batch first."""
-    batches = [_to_device(b, opts) for b in x.split(opts.batch_size)] if len(x) else []
-    outs = []
-    with precision(opts.device, opts.dtype):
-        if batches:
-            model(batches[0])            # warm-up: compilation, cuDNN autotuning, lazy init
-        _sync(opts.device)
-        start = time.perf_counter()
-        for b in batches:
-            outs.append(model(b))
-            (advance or (lambda n=1: None))(1)
-        _sync(opts.device)
-    seconds = time.perf_counter() - start if batches else 0.0
-    return (torch.cat(outs).float().cpu() if outs else torch.empty(0)), seconds
-
-
-def image_hw(size) -> tuple[int, int]:
-    """(height, width) of an image size given as one side (Swin) or a pair (ViT)."""
-    return (int(size[0]), int(size[1])) if isinstance(size, (tuple, list)) else (int(size), int(size))
-
-
-def make_inputs(spec, num_samples: int, seed: int, kind: str = "normal", mean=None, std=None) -> torch.Tensor:
-    """Seeded images: N(0, 1), or uniform pixels in [0, 1] normalised with mean/std."""
-    if kind not in INPUT_KINDS:
-        raise UsageError(f"Unknown input kind '{kind}'.", f"Use one of: {', '.join(INPUT_KINDS)}.", option="--inputs")
-    g = torch.Generator().manual_seed(seed)
-    shape = (num_samples, spec.in_chans, *image_hw(spec.img_size))
-    if kind == "normal":
-        return torch.randn(shape, generator=g)
-    mean = torch.tensor(mean or (0.5,) * spec.in_chans).view(1, -1, 1, 1)
-    std = torch.tensor(std or (0.5,) * spec.in_chans).view(1, -1, 1, 1)
-    return (torch.rand(shape, generator=g) - mean) / std
-
-
-# ----------------------------------------------------------------------------------------
 # metrics
 # ----------------------------------------------------------------------------------------
 def compare_outputs(out: torch.Tensor, truth: torch.Tensor, atol: float, rtol: float,
@@ -496,13 +226,6 @@ def topk_overlap(a: torch.Tensor, b: torch.Tensor, k: int = 5) -> float:
 # ----------------------------------------------------------------------------------------
 # the check
 # ----------------------------------------------------------------------------------------
-def load_checkpoint(source) -> CanonicalCheckpoint:
-    """A loaded checkpoint (``swin_convert.load``); paths are loaded by ``swin_convert.check``."""
-    if isinstance(source, CanonicalCheckpoint):
-        return source
-    raise TypeError("swin_convert.check.engine takes loaded checkpoints; use swin_convert.check() for paths")
-
-
 def default_tolerances(dtype: str) -> tuple[float, float]:
     return DEFAULT_TOLERANCES[_check_dtype(dtype)]
 
@@ -552,16 +275,6 @@ def run_check(candidate, against=None, *, runtimes: Iterable[str] = ("reference"
     return report
 
 
-def _positive(value: int, flag: str) -> int:
-    if value is None or value < 1:
-        raise UsageError(f"{flag} must be at least 1, got {value}.", option=flag)
-    return int(value)
-
-
-def _data_stats(ckpt: CanonicalCheckpoint) -> dict:
-    return data_config(ckpt)
-
-
 def _ground_truth(plan: ComparisonPlan, x: torch.Tensor, batch_size: int, d: Dist, progress) -> torch.Tensor:
     """The truth model's outputs (reference forward, fp32, CPU) for this rank's rows, gathered."""
     model = build_runtime("reference", plan.truth, plan.output)
@@ -601,169 +314,6 @@ def _check_runtime(name: str, cand, plan: ComparisonPlan, x, truth, opts: RunOpt
         metrics["within_tolerance"] = None
     result.images_per_s = len(x) / seconds if seconds > 0 else None
     return dataclasses.replace(result, **metrics)
-
-
-# ----------------------------------------------------------------------------------------
-# accuracy on an image folder
-# ----------------------------------------------------------------------------------------
-def eval_data_config(ckpt: CanonicalCheckpoint, *, crop_pct: float | None = None, interpolation: str | None = None,
-                     mean=None, std=None) -> dict:
-    """The checkpoint's eval preprocessing (swin_convert.writing.data_config), flags override."""
-    cfg = _data_stats(ckpt)
-    for key, value in (("crop_pct", crop_pct), ("interpolation", interpolation), ("mean", mean), ("std", std)):
-        if value is not None:
-            cfg[key] = value
-    cfg["mean"], cfg["std"] = tuple(float(v) for v in cfg["mean"]), tuple(float(v) for v in cfg["std"])
-    cfg["input_size"] = (ckpt.spec.in_chans, *image_hw(ckpt.spec.img_size))
-    return cfg
-
-
-def data_config_lines(cfg: dict) -> list[str]:
-    """timm's ``resolve_data_config(verbose=True)`` block."""
-    lines = ["Data processing configuration for current model + dataset:"]
-    for key in ("input_size", "interpolation", "mean", "std", "crop_pct"):
-        lines.append(f"\t{key}: {cfg[key]}")
-    lines.append("\tcrop_mode: center")
-    return lines
-
-
-@dataclass
-class _Meter:
-    """Running Acc@1/Acc@5 and batch time, as timm's AverageMeter."""
-
-    correct1: float = 0.0
-    correct5: float = 0.0
-    count: int = 0
-    seconds: float = 0.0
-    batches: int = 0
-
-    def update(self, c1: float, c5: float, n: int, seconds: float) -> None:
-        self.correct1, self.correct5, self.count = self.correct1 + c1, self.correct5 + c5, self.count + n
-        self.seconds, self.batches = self.seconds + seconds, self.batches + 1
-
-
-def evaluate_accuracy(candidate, data: str | Path, *, labels: str | Path | None = None, runtime: str = "reference",
-                      device: str = "auto", dtype: str = "fp32", batch_size: int = 32, workers: int | None = None,
-                      crop_pct: float | None = None, interpolation: str | None = None, mean=None, std=None,
-                      log_freq: int = 10, compile: bool = False, channels_last: bool = False,
-                      on_log: Callable[[str], None] | None = None, progress: Progress | None = None) -> AccuracyReport:
-    """Top-1/top-5 of the candidate on an image folder, with timm's eval transform.
-
-    Args:
-        candidate: A path, Hub id, URL or CanonicalCheckpoint.
-        data: An ImageFolder tree, or a flat folder with ``labels``.
-        labels: File of ``filename label`` lines for a flat folder.
-        runtime: reference, timm or transformers.
-        crop_pct, interpolation, mean, std: Override the checkpoint's data config.
-        log_freq: A ``Test: [...]`` line every this many batches (through ``on_log``).
-        on_log: Receives the header, progress and result lines (timm validate.py's wording).
-
-    Returns:
-        The accuracy report (under torchrun: over every rank's share).
-    """
-    from . import imagedata
-    ckpt = load_checkpoint(candidate)
-    if not ckpt.spec.num_classes:
-        raise UsageError("--data needs a model with a classification head; this one has none.", option="--data")
-    opts = RunOptions(resolve_device(device), _check_dtype(dtype), _positive(batch_size, "--batch-size"),
-                      channels_last, compile)
-    cfg = eval_data_config(ckpt, crop_pct=crop_pct, interpolation=interpolation, mean=mean, std=std)
-    samples = imagedata.find_samples(data, labels)
-    _check_labels(samples, ckpt.spec.num_classes)
-    d, log = current_dist(), on_log or (lambda line: None)
-    loader = _make_loader(samples, cfg, image_hw(ckpt.spec.img_size)[0], opts.batch_size, workers, d)
-    model = prepare(_runtime_or_raise(runtime, ckpt), opts)
-    _log_header(log, ckpt, opts, cfg)
-    meter = _accumulate(model, loader, cfg["input_size"], opts, log, max(1, log_freq), progress or _NoProgress())
-    c1, c5, count = reduce_sum([meter.correct1, meter.correct5, meter.count], d)
-    seconds = reduce_max(meter.seconds, d)
-    report = AccuracyReport(ckpt.source, 100 * c1 / count, 100 * c5 / count, int(count), ckpt.num_params,
-                            ckpt.spec.img_size, cfg["crop_pct"], cfg["interpolation"], cfg["mean"], cfg["std"],
-                            runtime, opts.device, opts.dtype, count / seconds if seconds else 0.0, str(data))
-    log(report.summary())
-    return report
-
-
-def _check_labels(samples, num_classes: int) -> None:
-    bad = [lab for lab in samples.labels if not 0 <= lab < num_classes]
-    if bad:
-        raise UsageError(f"The data has class index {max(bad, key=abs)} but the model has {num_classes} classes.",
-                         "Class subfolders must be named 0..K-1 or be at most K folders; check --labels.")
-
-
-def _make_loader(samples, cfg: dict, img_size: int, batch_size: int, workers: int | None, d: Dist):
-    from . import imagedata
-    transform = imagedata.EvalTransform(img_size, float(cfg["crop_pct"]), cfg["interpolation"], cfg["mean"], cfg["std"])
-    dataset = imagedata.ImageDataset(samples, transform, shard_indices(len(samples), d.rank, d.world))
-    workers = imagedata.default_workers() if workers is None else max(0, int(workers))
-    return imagedata.make_loader(dataset, batch_size, workers)
-
-
-def _runtime_or_raise(runtime: str, ckpt: CanonicalCheckpoint) -> nn.Module:
-    names, _ = resolve_runtimes([runtime], ckpt.spec)
-    with tempfile.TemporaryDirectory(prefix="swin-convert-acc-") as workdir:
-        return build_runtime(names[0], ckpt, "logits", Path(workdir))
-
-
-def _log_header(log, ckpt: CanonicalCheckpoint, opts: RunOptions, cfg: dict) -> None:
-    log(f"Model {ckpt.source} created, param count: {ckpt.num_params}")
-    if opts.dtype == "fp32":
-        log("Validating in float32. AMP not enabled.")
-    else:
-        log(f"Validating in mixed precision with native PyTorch AMP ({DTYPES[opts.dtype]}).")
-    for line in data_config_lines(cfg):
-        log(line)
-
-
-@torch.inference_mode()
-def _accumulate(model, loader, input_size: tuple, opts: RunOptions, log, log_freq: int, progress) -> _Meter:
-    meter, total = _Meter(), len(loader)
-    advance = progress.task("evaluating images", total)
-    with precision(opts.device, opts.dtype):
-        model(_to_device(torch.zeros((1,) + tuple(input_size)), opts))   # warm-up, as validate.py
-        _sync(opts.device)
-        end = time.perf_counter()
-        for i, (images, target) in enumerate(loader):
-            logits = model(_to_device(images, opts)).float().cpu()
-            c1, c5 = _correct(logits, target)
-            _sync(opts.device)
-            now = time.perf_counter()
-            meter.update(c1, c5, len(target), now - end)
-            if i % log_freq == 0:
-                log(_test_line(i, total, meter, c1, c5, len(target), now - end))
-            end = now
-            advance(1)
-    return meter
-
-
-def _correct(logits: torch.Tensor, target: torch.Tensor) -> tuple[float, float]:
-    k = min(5, logits.shape[1])
-    top = logits.topk(k, 1).indices
-    hit = top == target[:, None]
-    return float(hit[:, :1].any(1).sum()), float(hit.any(1).sum())
-
-
-def _test_line(i: int, total: int, m: _Meter, c1: float, c5: float, n: int, seconds: float) -> str:
-    avg = m.seconds / m.batches
-    return (f"Test: [{i:>4d}/{total}]  Time: {seconds:.3f}s ({avg:.3f}s, {n / avg:>7.2f}/s)  "
-            f"Acc@1: {100 * c1 / n:>7.3f} ({100 * m.correct1 / m.count:>7.3f})  "
-            f"Acc@5: {100 * c5 / n:>7.3f} ({100 * m.correct5 / m.count:>7.3f})")
-
-
-# ----------------------------------------------------------------------------------------
-# model card
-# ----------------------------------------------------------------------------------------
-def write_card_verification(folder: str | Path, report: CheckReport) -> Path:
-    """Put the report into the Verification section of ``folder``/README.md (created if missing)."""
-    from ..core.card import update_card_verification
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UsageError(f"--write-card needs the candidate to be a local folder; '{folder}' is not one.",
-                         "Check a folder written by remap/upscale, or drop --write-card.", option="--write-card")
-    readme = folder / "README.md"
-    text = readme.read_text() if readme.exists() else ""
-    readme.write_text(update_card_verification(text, report.verification()))
-    return readme
 
 
 __all__ = ["run_check", "evaluate_accuracy", "CheckReport", "RuntimeResult", "AccuracyReport", "ComparisonPlan",
