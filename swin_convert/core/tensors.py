@@ -16,18 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Protocol
 
-import numpy as np
-
 from ..errors import BadInputError
 
-# safetensors dtype -> (bytes per element, numpy dtype or None)
+# safetensors dtype -> (bytes per element, numpy dtype name or None). Names, not numpy types:
+# a remap of file ranges never imports numpy (np_dtype resolves a name when one is needed).
 DTYPES = {
-    "F64": (8, np.float64), "F32": (4, np.float32), "F16": (2, np.float16), "BF16": (2, None),
-    "I64": (8, np.int64), "I32": (4, np.int32), "I16": (2, np.int16), "I8": (1, np.int8),
-    "U8": (1, np.uint8), "U16": (2, np.uint16), "U32": (4, np.uint32), "U64": (8, np.uint64),
-    "BOOL": (1, np.bool_), "F8_E4M3": (1, None), "F8_E5M2": (1, None),
+    "F64": (8, "float64"), "F32": (4, "float32"), "F16": (2, "float16"), "BF16": (2, None),
+    "I64": (8, "int64"), "I32": (4, "int32"), "I16": (2, "int16"), "I8": (1, "int8"),
+    "U8": (1, "uint8"), "U16": (2, "uint16"), "U32": (4, "uint32"), "U64": (8, "uint64"),
+    "BOOL": (1, "bool"), "F8_E4M3": (1, None), "F8_E5M2": (1, None),
 }
-_NP_TO_ST = {np.dtype(v): k for k, (_, v) in DTYPES.items() if v is not None}
+_NP_NAME_TO_ST = {v: k for k, (_, v) in DTYPES.items() if v is not None}
 MAX_HEADER = 100 * 1024 * 1024
 COPY_CHUNK = 64 * 1024 * 1024
 
@@ -40,6 +39,22 @@ class TensorSource(Protocol):
     def nbytes(self) -> int: ...
     def write_to(self, out) -> None: ...
     def tobytes(self) -> bytes: ...
+
+
+def np_dtype(dtype: str):
+    """The numpy dtype of a safetensors dtype name (None: numpy has none, e.g. BF16)."""
+    name = DTYPES[dtype][1]
+    if name is None:
+        return None
+    import numpy as np
+    return np.dtype(name)
+
+
+def st_dtype(np_dtype) -> str:
+    """The safetensors name of a numpy dtype (native or little-endian byte order only)."""
+    if np_dtype.byteorder not in "=|<" or np_dtype.name not in _NP_NAME_TO_ST:
+        raise KeyError(np_dtype)
+    return _NP_NAME_TO_ST[np_dtype.name]
 
 
 def _numel(shape) -> int:
@@ -95,11 +110,11 @@ def _copy_range(src, out, offset: int, nbytes: int) -> None:
 class ArraySource:
     """A numpy array (synthesised buffers, small transformed tensors)."""
 
-    array: np.ndarray
+    array: "np.ndarray"
 
     @property
     def dtype(self) -> str:
-        return _NP_TO_ST[self.array.dtype]
+        return st_dtype(self.array.dtype)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -110,9 +125,11 @@ class ArraySource:
         return self.array.nbytes
 
     def write_to(self, out) -> None:
+        import numpy as np
         out.write(memoryview(np.ascontiguousarray(self.array)).cast("B"))
 
     def tobytes(self) -> bytes:
+        import numpy as np
         return np.ascontiguousarray(self.array).tobytes()
 
 
@@ -243,14 +260,15 @@ def concat_rows(parts):
     return Concat(parts)
 
 
-def to_numpy(source) -> np.ndarray:
+def to_numpy(source) -> "np.ndarray":
     """Materialise a source as numpy (BF16/F8 need torch: use to_torch)."""
-    np_dtype = DTYPES[source.dtype][1]
+    import numpy as np
+    dtype = np_dtype(source.dtype)
     if isinstance(source, ArraySource):
         return source.array
-    if np_dtype is None:
+    if dtype is None:
         raise TypeError(f"{source.dtype} has no numpy dtype")
-    return np.frombuffer(source.tobytes(), dtype=np_dtype).reshape(source.shape)
+    return np.frombuffer(source.tobytes(), dtype=dtype).reshape(source.shape)
 
 
 # ----------------------------------------------------------------------------------------
@@ -361,26 +379,101 @@ def _bad(path: str, what: str) -> BadInputError:
     return BadInputError(f"'{path}' {what}.", "Check the file (it may be truncated or corrupt) and download it again.")
 
 
+PAGE = 4096
+
+
 def write_safetensors(path, tensors: Iterable[tuple[str, object]], metadata: dict[str, str]) -> None:
     """Stream ``(name, source)`` pairs into a safetensors file, a path or an open binary file
-    (the caller handles atomicity)."""
+    (the caller handles atomicity).
+
+    The header lists the tensors in the order given; the data section holds the file-backed ones
+    first, in the order they lie in their files (adjacent ranges of one file become one kernel copy:
+    a remap of a whole file is a single ``copy_file_range``), then the others in the order given
+    (safetensors only asks that the data has no holes). The header is padded with spaces (as
+    safetensors pads it to 8 bytes) so that the largest copied range keeps its offset within a page:
+    an unaligned kernel copy touches two target pages per source page and costs up to twice as long.
+    """
     items = list(tensors)
-    header, offset = {}, 0
-    for name, src in items:
-        header[name] = {"dtype": src.dtype, "shape": list(src.shape), "data_offsets": [offset, offset + src.nbytes]}
-        offset += src.nbytes
+    runs, rest = _data_plan(items)
+    offsets, offset = {}, 0
+    for run in runs:
+        for i, _ in run.members:
+            offsets[i] = offset
+            offset += items[i][1].nbytes
+    for i in rest:
+        offsets[i] = offset
+        offset += items[i][1].nbytes
+    header = {}
+    for i, (name, src) in enumerate(items):
+        header[name] = {"dtype": src.dtype, "shape": list(src.shape),
+                        "data_offsets": [offsets[i], offsets[i] + src.nbytes]}
     header = {"__metadata__": {str(k): str(v) for k, v in metadata.items()}, **header}
     blob = json.dumps(header, separators=(",", ":")).encode()
-    blob += b" " * (-len(blob) % 8)  # align the data section like safetensors does
+    blob += b" " * _header_pad(len(blob), runs)
     if hasattr(path, "write"):        # an open binary file (the atomic writer's temp file)
-        _write_all(path, blob, items)
+        _write_all(path, blob, items, runs, rest)
         return
     with open(path, "wb") as out:
-        _write_all(out, blob, items)
+        _write_all(out, blob, items, runs, rest)
 
 
-def _write_all(out, blob: bytes, items) -> None:
+@dataclass
+class _Run:
+    """Adjacent byte ranges of one file, written with one kernel copy."""
+
+    path: str
+    offset: int
+    nbytes: int
+    members: list          # (item index, FileSlice)
+    start: int = 0         # where the run begins in the data section
+
+
+def _data_plan(items) -> tuple[list[_Run], list[int]]:
+    """(runs of file ranges in file order, indices of the other sources in the order given)."""
+    files = sorted(((src.path, src.offset, i) for i, (_, src) in enumerate(items)
+                    if isinstance(src, FileSlice) and src.nbytes), key=lambda t: (t[0], t[1], t[2]))
+    runs: list[_Run] = []
+    for path, offset, i in files:
+        src = items[i][1]
+        last = runs[-1] if runs else None
+        if last is not None and last.path == path and last.offset + last.nbytes == offset:
+            last.members.append((i, src))
+            last.nbytes += src.nbytes
+        else:
+            runs.append(_Run(path, offset, src.nbytes, [(i, src)]))
+    start = 0
+    for run in runs:
+        run.start = start
+        start += run.nbytes
+    placed = {i for run in runs for i, _ in run.members}
+    return runs, [i for i in range(len(items)) if i not in placed]
+
+
+def _header_pad(blob_len: int, runs: list[_Run]) -> int:
+    """Spaces after the header JSON: to 8 bytes, and further (< one page) so that the largest
+    run's target offset is its source offset modulo the page size, when 8-byte alignment allows."""
+    pad8 = -blob_len % 8
+    if not runs:
+        return pad8
+    big = max(runs, key=lambda r: r.nbytes)
+    if big.nbytes < PAGE:
+        return pad8
+    pad = (big.offset - (8 + blob_len + big.start)) % PAGE
+    return pad if pad % 8 == pad8 % 8 else pad8
+
+
+def _write_all(out, blob: bytes, items, runs: list[_Run], rest: list[int]) -> None:
     out.write(struct.pack("<Q", len(blob)) + blob)
-    for _, src in items:
-        src.write_to(out)
+    handles: dict[str, object] = {}
+    try:
+        for run in runs:
+            src = handles.get(run.path)
+            if src is None:
+                src = handles[run.path] = open(run.path, "rb")
+            _copy_range(src, out, run.offset, run.nbytes)
+    finally:
+        for f in handles.values():
+            f.close()
+    for i in rest:
+        items[i][1].write_to(out)
     out.flush()

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from ...core.checkpoint import Assumptions, CanonicalCheckpoint
 from ...core.keymap import from_canonical, to_canonical
 from ...core.tensors import ArraySource
@@ -122,6 +120,7 @@ def read(raw, layout, version: int, flags: dict, notes: Assumptions):
 # write
 # ----------------------------------------------------------------------------------------
 def _np_dtype(tensors: dict):
+    import numpy as np
     stem = tensors.get("stage1_conv_embed.0.weight")
     return {"F16": np.float16, "F64": np.float64}.get(getattr(stem, "dtype", "F32"), np.float32)
 
@@ -131,6 +130,7 @@ def to_layout(layout, spec: CSWinSpec, tensors: dict) -> dict:
     missing (identity / zeros); official: norm1..3 dropped (see :func:`write_notes`)."""
     if layout.name != "seg":
         return from_canonical(layout, 1, {k: v for k, v in tensors.items() if k not in STAGE_NORMS})
+    import numpy as np
     dtype = _np_dtype(tensors)
     have = {k: v for k, v in tensors.items() if not k.startswith("head.")}
     for k in STAGE_NORMS:

@@ -6,8 +6,6 @@ import json
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from ...core.checkpoint import Assumptions
 from ...core.keymap import Parsed
 from ...core.tensors import DataUnavailable, to_numpy
@@ -138,9 +136,9 @@ def _img_size(t, buffers, windows, flags, config, patch, stages) -> int | None:
     for s in range(stages):
         mask = buffers.get(("attn_mask", s, 1))
         if mask is not None and windows[s]:
-            return int(round(np.sqrt(mask.shape[0]))) * windows[s] * patch * 2 ** s
+            return int(round(math.sqrt(mask.shape[0]))) * windows[s] * patch * 2 ** s
     if "absolute_pos_embed" in t:
-        return int(round(np.sqrt(t["absolute_pos_embed"].shape[1]))) * patch
+        return int(round(math.sqrt(t["absolute_pos_embed"].shape[1]))) * patch
     return config.img_size
 
 
