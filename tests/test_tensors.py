@@ -109,3 +109,82 @@ def test_pth_remap_does_not_import_torch(tmp_path):
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     ref = torch.load(path, weights_only=True)["model"]
     assert torch.equal(load_file(str(out))["head.fc.weight"], ref["head.weight"])
+
+
+def _data_layout(path):
+    """(data start, {name: (begin, end)}) of a safetensors file's header."""
+    import struct
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+    header.pop("__metadata__", None)
+    return 8 + n, {k: tuple(v["data_offsets"]) for k, v in header.items()}
+
+
+def test_writer_copies_file_ranges_in_file_order_page_aligned(tmp_path):
+    """Header in the order given; data: file ranges in file order (adjacent ones merged into one
+    copy), then the rest; the header padded so the largest range keeps its offset within a page."""
+    src = tmp_path / "a.safetensors"
+    tensors = {"a": torch.randn(1024, 4), "b": torch.randn(3000), "c": torch.randn(7)}
+    save_file(tensors, str(src), metadata={"note": "x" * 37})   # an odd header length
+    src_start, src_spans = _data_layout(src)
+    _, sources = read_safetensors_header(src)
+    out = tmp_path / "b.safetensors"
+    items = [("arr", ArraySource(np.arange(5, dtype=np.float32))), ("c", sources["c"]), ("b", sources["b"]),
+             ("a", sources["a"])]
+    write_safetensors(out, items, {"k": "v"})
+    start, spans = _data_layout(out)
+    assert list(spans) == ["arr", "c", "b", "a"]                       # the header keeps the given order
+    by_file = sorted(["a", "b", "c"], key=lambda k: src_spans[k][0])
+    assert sorted(spans, key=lambda k: spans[k][0]) == by_file + ["arr"]
+    biggest = max(by_file, key=lambda k: src_spans[k][1] - src_spans[k][0])
+    assert (start + spans[biggest][0]) % 4096 == (src_start + src_spans[biggest][0]) % 4096
+    assert start % 8 == 0
+    back = load_file(str(out))
+    assert all(torch.equal(back[k], tensors[k]) for k in tensors)
+    assert torch.equal(back["arr"], torch.arange(5, dtype=torch.float32))
+
+
+def test_safetensors_remap_is_one_kernel_copy(tmp_path, monkeypatch):
+    """timm -> hf of a whole file: q/k/v row blocks and renames lie back to back, one copy_file_range."""
+    import os
+
+    from swin_convert import api
+    path, _ = save_source("timm", small_spec(1), tmp_path)
+    calls = []
+    real = os.copy_file_range
+
+    def spy(src, dst, count, offset_src=None, *args):
+        calls.append((offset_src, count))
+        return real(src, dst, count, offset_src, *args)
+    monkeypatch.setattr(os, "copy_file_range", spy)
+    api.remap(path, "hf", tmp_path / "hf.safetensors")
+    start, spans = _data_layout(path)
+    data = max(end for _, end in spans.values())
+    copied = [c for c in calls if c[1]]
+    head = [c for c in copied if c[0] == start]
+    assert head and head[0][1] >= data - 4096 * 4      # the data section in one call (buffers aside)
+    assert sum(n for _, n in copied) <= data
+
+
+def test_deferred_sources_are_made_after_the_copies_and_checked(tmp_path):
+    import pytest
+
+    from swin_convert.core.tensors import Deferred
+    src = tmp_path / "a.safetensors"
+    save_file({"w": torch.randn(64, 64)}, str(src))
+    _, sources = read_safetensors_header(src)
+    out = tmp_path / "o.safetensors"
+    seen = []
+
+    def make():
+        seen.append(out.stat().st_size)       # by now the file range is written
+        return ArraySource(np.ones((2, 3), np.float32))
+    lazy = Deferred("F32", (2, 3), make, label="lazy")
+    assert not seen and lazy.nbytes == 24
+    write_safetensors(out, [("lazy", lazy), ("w", sources["w"])], {})
+    assert len(seen) == 1 and seen[0] >= 64 * 64 * 4
+    assert torch.equal(load_file(str(out))["lazy"], torch.ones(2, 3))
+    wrong = Deferred("F32", (3, 2), lambda: ArraySource(np.ones((2, 3), np.float32)), label="wrong")
+    with pytest.raises(RuntimeError, match="wrong came out F32 \\[2, 3\\]"):
+        write_safetensors(tmp_path / "x.safetensors", [("wrong", wrong)], {})

@@ -217,6 +217,41 @@ class Concat:
         return b"".join(p.tobytes() for p in self.parts)
 
 
+class Deferred:
+    """A tensor whose dtype and shape are known now and whose values are made when first needed.
+
+    The writer puts such sources after the byte copies, so their work (a resample that needs
+    torch, say) can wait until then: a torch import started beforehand in a thread overlaps the
+    copies. ``make`` returns a source of exactly this dtype and shape.
+    """
+
+    def __init__(self, dtype: str, shape: tuple[int, ...], make, label: str = ""):
+        self.dtype, self.shape, self.label = dtype, tuple(shape), label
+        self._make, self._made = make, None
+
+    @property
+    def nbytes(self) -> int:
+        return _numel(self.shape) * DTYPES[self.dtype][0]
+
+    def resolve(self):
+        if self._made is None:
+            made = self._make()
+            if made.dtype != self.dtype or tuple(made.shape) != self.shape:
+                raise RuntimeError(f"{self.label or 'a deferred tensor'} came out {made.dtype} {list(made.shape)}, "
+                                   f"not the {self.dtype} {list(self.shape)} announced")
+            self._made = made
+        return self._made
+
+    def write_to(self, out) -> None:
+        self.resolve().write_to(out)
+
+    def tobytes(self) -> bytes:
+        return self.resolve().tobytes()
+
+    def __repr__(self) -> str:
+        return f"Deferred({self.label or '?'}, {self.dtype}, {list(self.shape)})"
+
+
 class DataUnavailable(Exception):
     """The tensor's bytes are not here (only its header was read, e.g. from the Hub)."""
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from ..errors import BadInputError
-from .tensors import DTYPES, ArraySource, TorchSource
+from .tensors import DTYPES, ArraySource, Deferred, TorchSource
 
 _ST_TO_TORCH = {
     "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
@@ -34,6 +34,8 @@ def tensor_bytes(t: torch.Tensor) -> bytes:
 
 def to_torch(source) -> torch.Tensor:
     """Materialise any tensor source as a CPU torch tensor."""
+    if isinstance(source, Deferred):
+        source = source.resolve()
     if isinstance(source, TorchSource):
         return source.tensor
     if isinstance(source, ArraySource):
