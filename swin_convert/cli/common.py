@@ -70,7 +70,7 @@ FormatOpt = Annotated[str, typer.Option("--format", help="human or json.", rich_
 
 def console(stderr: bool = False):
     from rich.console import Console
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, emoji=False)   # no :name: codes (or their import)
 
 
 @contextlib.contextmanager
