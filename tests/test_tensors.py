@@ -121,50 +121,67 @@ def _data_layout(path):
     return 8 + n, {k: tuple(v["data_offsets"]) for k, v in header.items()}
 
 
-def test_writer_copies_file_ranges_in_file_order_page_aligned(tmp_path):
-    """Header in the order given; data: file ranges in file order (adjacent ones merged into one
-    copy), then the rest; the header padded so the largest range keeps its offset within a page."""
+def test_writer_keeps_the_order_and_page_aligns_the_largest_range(tmp_path, monkeypatch):
+    """Header and data in the order given; tensors adjacent in their file and here are one kernel
+    copy; the header is padded so the largest range keeps its offset within a page."""
+    import os
     src = tmp_path / "a.safetensors"
     tensors = {"a": torch.randn(1024, 4), "b": torch.randn(3000), "c": torch.randn(7)}
     save_file(tensors, str(src), metadata={"note": "x" * 37})   # an odd header length
     src_start, src_spans = _data_layout(src)
     _, sources = read_safetensors_header(src)
-    out = tmp_path / "b.safetensors"
-    items = [("arr", ArraySource(np.arange(5, dtype=np.float32))), ("c", sources["c"]), ("b", sources["b"]),
-             ("a", sources["a"])]
-    write_safetensors(out, items, {"k": "v"})
-    start, spans = _data_layout(out)
-    assert list(spans) == ["arr", "c", "b", "a"]                       # the header keeps the given order
-    by_file = sorted(["a", "b", "c"], key=lambda k: src_spans[k][0])
-    assert sorted(spans, key=lambda k: spans[k][0]) == by_file + ["arr"]
-    biggest = max(by_file, key=lambda k: src_spans[k][1] - src_spans[k][0])
-    assert (start + spans[biggest][0]) % 4096 == (src_start + src_spans[biggest][0]) % 4096
-    assert start % 8 == 0
-    back = load_file(str(out))
-    assert all(torch.equal(back[k], tensors[k]) for k in tensors)
-    assert torch.equal(back["arr"], torch.arange(5, dtype=torch.float32))
-
-
-def test_safetensors_remap_is_one_kernel_copy(tmp_path, monkeypatch):
-    """timm -> hf of a whole file: q/k/v row blocks and renames lie back to back, one copy_file_range."""
-    import os
-
-    from swin_convert import api
-    path, _ = save_source("timm", small_spec(1), tmp_path)
+    order = sorted(tensors, key=lambda k: src_spans[k][0])          # as they lie in the file
     calls = []
     real = os.copy_file_range
 
-    def spy(src, dst, count, offset_src=None, *args):
-        calls.append((offset_src, count))
-        return real(src, dst, count, offset_src, *args)
+    def spy(src_fd, dst_fd, count, offset_src=None, offset_dst=None, *args):
+        calls.append((offset_src, offset_dst, count))
+        return real(src_fd, dst_fd, count, offset_src, offset_dst, *args)
     monkeypatch.setattr(os, "copy_file_range", spy)
-    api.remap(path, "hf", tmp_path / "hf.safetensors")
+    out = tmp_path / "b.safetensors"
+    items = [("arr", ArraySource(np.arange(6, dtype=np.float32)))] + [(k, sources[k]) for k in order]
+    write_safetensors(out, items, {"k": "v"})
+    start, spans = _data_layout(out)
+    assert list(spans) == ["arr"] + order
+    assert sorted(spans, key=lambda k: spans[k][0]) == ["arr"] + order     # data in the same order
+    assert len(calls) == 1 and calls[0][2] == sum(t.numel() * 4 for t in tensors.values())
+    assert (start + spans[order[0]][0]) % 4096 == (src_start + src_spans[order[0]][0]) % 4096
+    assert start % 8 == 0
+    back = load_file(str(out))
+    assert list(back) == ["arr"] + order
+    assert all(torch.equal(back[k], tensors[k]) for k in tensors)
+    assert torch.equal(back["arr"], torch.arange(6, dtype=torch.float32))
+
+
+def test_vit_safetensors_remap_is_one_kernel_copy(tmp_path, monkeypatch):
+    """ViT timm -> hf of a whole file: renames and q/k/v row blocks lie back to back in both, so the
+    data section is one copy_file_range, at the same offset within a page."""
+    import os
+
+    from swin_convert import api
+    from swin_convert.core.checkpoint import CanonicalCheckpoint
+    from swin_convert.families.vit.shapes import canonical_shapes
+    from swin_convert.families.vit.spec import ViTSpec
+    spec = ViTSpec(embed_dim=64, depth=3, num_heads=4, img_size=32, patch_size=8, num_classes=5)
+    rng = np.random.default_rng(0)
+    tensors = {k: ArraySource(rng.standard_normal(s, dtype=np.float32)) for k, s in canonical_shapes(spec).items()}
+    path = tmp_path / "timm.safetensors"
+    api.save(CanonicalCheckpoint(spec, tensors, source="t", source_layout="timm", family="vit"), "timm", path)
+    calls = []
+    real = os.copy_file_range
+
+    def spy(src, dst, count, offset_src=None, offset_dst=None, *args):
+        calls.append((offset_src, offset_dst, count))
+        return real(src, dst, count, offset_src, offset_dst, *args)
+    monkeypatch.setattr(os, "copy_file_range", spy)
+    out = tmp_path / "hf.safetensors"
+    api.remap(path, "hf", out)
     start, spans = _data_layout(path)
-    data = max(end for _, end in spans.values())
-    copied = [c for c in calls if c[1]]
-    head = [c for c in copied if c[0] == start]
-    assert head and head[0][1] >= data - 4096 * 4      # the data section in one call (buffers aside)
-    assert sum(n for _, n in copied) <= data
+    assert len(calls) == 1 and calls[0][2] == max(end for _, end in spans.values())
+    assert calls[0][0] == start and (calls[0][1] - start) % 4096 == 0
+    back, want = load_file(str(out)), load_file(str(path))
+    assert torch.equal(back["vit.encoder.layer.2.attention.attention.value.weight"],
+                       want["blocks.2.attn.qkv.weight"][128:])
 
 
 def test_deferred_sources_are_made_after_the_copies_and_checked(tmp_path):

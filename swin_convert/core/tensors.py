@@ -84,19 +84,23 @@ class FileSlice:
             return src.read(self.nbytes)
 
 
-def _copy_range(src, out, offset: int, nbytes: int) -> None:
+def _copy_range(src, out, offset: int, nbytes: int, dst: int | None = None) -> None:
+    """``nbytes`` of ``src`` from ``offset`` into ``out`` at ``dst`` (default: its position); ``out`` is
+    left positioned after them, as a sequential write would leave it."""
     out.flush()
+    if dst is None:
+        dst = out.tell()
     done = 0
     try:
         while done < nbytes:  # kernel-side copy, like cp
-            n = os.copy_file_range(src.fileno(), out.fileno(), nbytes - done, offset + done)
+            n = os.copy_file_range(src.fileno(), out.fileno(), nbytes - done, offset + done, dst + done)
             if n <= 0:
                 break
             done += n
-        out.seek(0, os.SEEK_END)
     except (AttributeError, OSError):
         pass
     src.seek(offset + done)
+    out.seek(dst + done)
     while done < nbytes:
         chunk = src.read(min(COPY_CHUNK, nbytes - done))
         if not chunk:
@@ -104,6 +108,7 @@ def _copy_range(src, out, offset: int, nbytes: int) -> None:
                                 "The file is truncated; download it again.")
         out.write(chunk)
         done += len(chunk)
+    out.seek(dst + nbytes)
 
 
 @dataclass(frozen=True)
@@ -419,96 +424,86 @@ PAGE = 4096
 
 def write_safetensors(path, tensors: Iterable[tuple[str, object]], metadata: dict[str, str]) -> None:
     """Stream ``(name, source)`` pairs into a safetensors file, a path or an open binary file
-    (the caller handles atomicity).
+    (the caller handles atomicity). The data lie in the order given (the order a state dict read
+    back lists them).
 
-    The header lists the tensors in the order given; the data section holds the file-backed ones
-    first, in the order they lie in their files (adjacent ranges of one file become one kernel copy:
-    a remap of a whole file is a single ``copy_file_range``), then the others in the order given
-    (safetensors only asks that the data has no holes). The header is padded with spaces (as
-    safetensors pads it to 8 bytes) so that the largest copied range keeps its offset within a page:
-    an unaligned kernel copy touches two target pages per source page and costs up to twice as long.
+    File ranges are written first, each with one kernel copy (``copy_file_range``; tensors adjacent
+    both in their file and here, such as q/k/v row blocks, make one range), then every other source
+    at its place: a Deferred one (a resample waiting for torch) is made only after the copies. The
+    header is padded with spaces (safetensors pads it to 8 bytes) so that the largest range keeps its
+    offset within a page: an unaligned kernel copy touches two target pages per source page.
     """
     items = list(tensors)
-    runs, rest = _data_plan(items)
-    offsets, offset = {}, 0
-    for run in runs:
-        for i, _ in run.members:
-            offsets[i] = offset
-            offset += items[i][1].nbytes
-    for i in rest:
-        offsets[i] = offset
-        offset += items[i][1].nbytes
-    header = {}
-    for i, (name, src) in enumerate(items):
-        header[name] = {"dtype": src.dtype, "shape": list(src.shape),
-                        "data_offsets": [offsets[i], offsets[i] + src.nbytes]}
-    header = {"__metadata__": {str(k): str(v) for k, v in metadata.items()}, **header}
+    offsets, offset = [], 0
+    for _, src in items:
+        offsets.append(offset)
+        offset += src.nbytes
+    header = {"__metadata__": {str(k): str(v) for k, v in metadata.items()}}
+    for (name, src), begin in zip(items, offsets):
+        header[name] = {"dtype": src.dtype, "shape": list(src.shape), "data_offsets": [begin, begin + src.nbytes]}
+    runs, rest = _data_plan(items, offsets)
     blob = json.dumps(header, separators=(",", ":")).encode()
     blob += b" " * _header_pad(len(blob), runs)
     if hasattr(path, "write"):        # an open binary file (the atomic writer's temp file)
-        _write_all(path, blob, items, runs, rest)
+        _write_all(path, blob, items, offsets, runs, rest)
         return
     with open(path, "wb") as out:
-        _write_all(out, blob, items, runs, rest)
+        _write_all(out, blob, items, offsets, runs, rest)
 
 
 @dataclass
 class _Run:
-    """Adjacent byte ranges of one file, written with one kernel copy."""
+    """Tensors adjacent both in one file and in the output: one kernel copy."""
 
     path: str
-    offset: int
+    offset: int            # in the source file
+    dst: int               # in the output's data section
     nbytes: int
-    members: list          # (item index, FileSlice)
-    start: int = 0         # where the run begins in the data section
 
 
-def _data_plan(items) -> tuple[list[_Run], list[int]]:
-    """(runs of file ranges in file order, indices of the other sources in the order given)."""
-    files = sorted(((src.path, src.offset, i) for i, (_, src) in enumerate(items)
-                    if isinstance(src, FileSlice) and src.nbytes), key=lambda t: (t[0], t[1], t[2]))
+def _data_plan(items, offsets) -> tuple[list[_Run], list[int]]:
+    """(runs of file ranges, indices of the other sources)."""
     runs: list[_Run] = []
-    for path, offset, i in files:
-        src = items[i][1]
+    rest: list[int] = []
+    for i, (_, src) in enumerate(items):
+        if not (isinstance(src, FileSlice) and src.nbytes):
+            rest.append(i)
+            continue
         last = runs[-1] if runs else None
-        if last is not None and last.path == path and last.offset + last.nbytes == offset:
-            last.members.append((i, src))
+        if (last is not None and last.path == src.path and last.offset + last.nbytes == src.offset
+                and last.dst + last.nbytes == offsets[i]):
             last.nbytes += src.nbytes
         else:
-            runs.append(_Run(path, offset, src.nbytes, [(i, src)]))
-    start = 0
-    for run in runs:
-        run.start = start
-        start += run.nbytes
-    placed = {i for run in runs for i, _ in run.members}
-    return runs, [i for i in range(len(items)) if i not in placed]
+            runs.append(_Run(src.path, src.offset, offsets[i], src.nbytes))
+    return runs, rest
 
 
 def _header_pad(blob_len: int, runs: list[_Run]) -> int:
     """Spaces after the header JSON: to 8 bytes, and further (< one page) so that the largest
     run's target offset is its source offset modulo the page size, when 8-byte alignment allows."""
     pad8 = -blob_len % 8
-    if not runs:
+    big = max(runs, key=lambda r: r.nbytes, default=None)
+    if big is None or big.nbytes < PAGE:
         return pad8
-    big = max(runs, key=lambda r: r.nbytes)
-    if big.nbytes < PAGE:
-        return pad8
-    pad = (big.offset - (8 + blob_len + big.start)) % PAGE
-    return pad if pad % 8 == pad8 % 8 else pad8
+    pad = (big.offset - (8 + blob_len + big.dst)) % PAGE
+    return pad if pad % 8 == pad8 else pad8
 
 
-def _write_all(out, blob: bytes, items, runs: list[_Run], rest: list[int]) -> None:
+def _write_all(out, blob: bytes, items, offsets, runs: list[_Run], rest: list[int]) -> None:
     out.write(struct.pack("<Q", len(blob)) + blob)
+    start = 8 + len(blob)
     handles: dict[str, object] = {}
     try:
         for run in runs:
             src = handles.get(run.path)
             if src is None:
                 src = handles[run.path] = open(run.path, "rb")
-            _copy_range(src, out, run.offset, run.nbytes)
+            _copy_range(src, out, run.offset, run.nbytes, start + run.dst)
     finally:
         for f in handles.values():
             f.close()
     for i in rest:
+        out.seek(start + offsets[i])
         items[i][1].write_to(out)
+    out.seek(0, os.SEEK_END)
     out.flush()

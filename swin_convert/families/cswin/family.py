@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from ...core.checkpoint import Assumptions, CanonicalCheckpoint
 from ...core.keymap import from_canonical, to_canonical
 from ...core.tensors import ArraySource
-from ...core.values import parse_ints
+from ...core.values import parse_ints, square_size
 from ...errors import BadInputError, IncompatibleSpecError, UsageError
 from . import geometry
 from .convert import seg_shapes
@@ -67,7 +67,7 @@ def _recorded(raw) -> tuple[CSWinSpec | None, str]:
 def _flag_hints(flags: dict) -> dict:
     hints = {}
     if flags.get("img_size") is not None:
-        hints["img_size"] = int(flags["img_size"])
+        hints["img_size"] = square_size(flags["img_size"], "--img-size", "CSWin")
     if flags.get("split") is not None:
         hints["split_size"] = geometry.parse_split(flags["split"])
     if flags.get("heads") is None and flags.get("num_heads") is not None:
@@ -197,7 +197,7 @@ def transfer(ckpt: CanonicalCheckpoint, options: dict) -> TransferResult:
     """Move a CSWin checkpoint to a new image size and/or stripe widths: no tensor changes."""
     _refuse_swin_options(options)
     src: CSWinSpec = ckpt.spec
-    res = int(options.get("res") or src.img_size)
+    res = square_size(options.get("res"), "--res", "CSWin") or src.img_size
     geometry.check_img_size(res)
     summary = []
     if options.get("split") is not None:

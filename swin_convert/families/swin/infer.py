@@ -213,8 +213,8 @@ META_SPEC = "swin_convert.spec"
 
 def flag_hints(flags: dict) -> Hints:
     """The user's flags (img_size, window, pretrained_window) as hints."""
-    from ...core.values import parse_ints
-    return Hints(img_size=flags.get("img_size"), window_size=parse_ints(flags.get("window"), "--window"),
+    from ...core.values import parse_ints, square_size
+    return Hints(img_size=square_size(flags.get("img_size"), "--img-size", "Swin"), window_size=parse_ints(flags.get("window"), "--window"),
                  pretrained_window_sizes=parse_ints(flags.get("pretrained_window"), "--pretrained-window"))
 
 
