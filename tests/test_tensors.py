@@ -195,12 +195,12 @@ def test_deferred_sources_are_made_after_the_copies_and_checked(tmp_path):
     seen = []
 
     def make():
-        seen.append(out.stat().st_size)       # by now the file range is written
+        seen.append(("make", out.stat().st_size))       # by now the file range is written
         return ArraySource(np.ones((2, 3), np.float32))
-    lazy = Deferred("F32", (2, 3), make, label="lazy")
+    lazy = Deferred("F32", (2, 3), make, label="lazy", prepare=lambda: seen.append(("prepare", None)))
     assert not seen and lazy.nbytes == 24
     write_safetensors(out, [("lazy", lazy), ("w", sources["w"])], {})
-    assert len(seen) == 1 and seen[0] >= 64 * 64 * 4
+    assert [e for e, _ in seen] == ["prepare", "make"] and seen[1][1] >= 64 * 64 * 4
     assert torch.equal(load_file(str(out))["lazy"], torch.ones(2, 3))
     wrong = Deferred("F32", (3, 2), lambda: ArraySource(np.ones((2, 3), np.float32)), label="wrong")
     with pytest.raises(RuntimeError, match="wrong came out F32 \\[2, 3\\]"):

@@ -225,14 +225,15 @@ class Concat:
 class Deferred:
     """A tensor whose dtype and shape are known now and whose values are made when first needed.
 
-    The writer puts such sources after the byte copies, so their work (a resample that needs
-    torch, say) can wait until then: a torch import started beforehand in a thread overlaps the
-    copies. ``make`` returns a source of exactly this dtype and shape.
+    The writer makes such sources after its byte copies, and calls ``prepare`` (if given) just
+    before it starts them: a ``prepare`` that starts a torch import in a thread lets that import
+    run while the kernel copies (the copies hold no GIL; started earlier, the import would slow
+    the writer's own Python work instead). ``make`` returns a source of exactly this dtype and shape.
     """
 
-    def __init__(self, dtype: str, shape: tuple[int, ...], make, label: str = ""):
+    def __init__(self, dtype: str, shape: tuple[int, ...], make, label: str = "", prepare=None):
         self.dtype, self.shape, self.label = dtype, tuple(shape), label
-        self._make, self._made = make, None
+        self._make, self._made, self.prepare = make, None, prepare
 
     @property
     def nbytes(self) -> int:
@@ -492,6 +493,9 @@ def _header_pad(blob_len: int, runs: list[_Run]) -> int:
 def _write_all(out, blob: bytes, items, offsets, runs: list[_Run], rest: list[int]) -> None:
     out.write(struct.pack("<Q", len(blob)) + blob)
     start = 8 + len(blob)
+    for i in rest:
+        if isinstance(items[i][1], Deferred) and items[i][1].prepare is not None:
+            items[i][1].prepare()
     handles: dict[str, object] = {}
     try:
         for run in runs:

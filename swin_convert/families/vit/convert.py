@@ -150,8 +150,8 @@ def transfer(ckpt: CanonicalCheckpoint, options: dict) -> TransferResult:
 
     Only ``pos_embed`` (and, for a new patch size, the patch kernel) change, and they are made
     when the writer reaches them, after the byte copies of every other tensor: torch, which the
-    resample needs, is imported in a thread meanwhile (the copies run in the kernel, without the
-    GIL), so an upscale costs about an ``import torch`` rather than that plus the copy.
+    resample needs, is imported in a thread started as the copies begin (they run in the kernel,
+    without the GIL), so an upscale costs about an ``import torch`` rather than that plus the copy.
     """
     from ...core.tensors import Deferred
     from .geometry import parse_size
@@ -177,7 +177,6 @@ def transfer(ckpt: CanonicalCheckpoint, options: dict) -> TransferResult:
     method = new.provenance.resampled[-1].method if new.grid != before.grid else None
     names = (["pos_embed"] if new.grid != before.grid else []) + \
         (["patch_embed.proj.weight"] if new.patch_size != before.patch_size else [])
-    _import_in_background("torch")
     shapes, changed = canonical_shapes(new), {}
 
     def make(name: str):
@@ -186,7 +185,8 @@ def transfer(ckpt: CanonicalCheckpoint, options: dict) -> TransferResult:
         return changed[name]
 
     tensors = dict(ckpt.tensors)
-    tensors.update({k: Deferred(ckpt.tensors[k].dtype, shapes[k], lambda k=k: make(k), label=k) for k in names})
+    tensors.update({k: Deferred(ckpt.tensors[k].dtype, shapes[k], lambda k=k: make(k), label=k,
+                                prepare=lambda: _import_in_background("torch")) for k in names})
     moved = dataclasses.replace(ckpt, spec=new, tensors=tensors)
     summary = list(notes)
     if new.grid != before.grid and not (before.provenance and before.provenance.trained_grid):
