@@ -205,3 +205,24 @@ def test_deferred_sources_are_made_after_the_copies_and_checked(tmp_path):
     wrong = Deferred("F32", (3, 2), lambda: ArraySource(np.ones((2, 3), np.float32)), label="wrong")
     with pytest.raises(RuntimeError, match="wrong came out F32 \\[2, 3\\]"):
         write_safetensors(tmp_path / "x.safetensors", [("wrong", wrong)], {})
+
+
+def test_vit_remap_of_file_ranges_imports_neither_torch_nor_numpy(tmp_path):
+    """Renames and row splits are byte copies: from .safetensors or a zip .pth, no numpy, no torch."""
+    from swin_convert import api
+    from swin_convert.core.checkpoint import CanonicalCheckpoint
+    from swin_convert.families.vit.shapes import canonical_shapes
+    from swin_convert.families.vit.spec import ViTSpec
+    spec = ViTSpec(embed_dim=32, depth=2, num_heads=2, img_size=32, patch_size=8, num_classes=5)
+    rng = np.random.default_rng(1)
+    tensors = {k: ArraySource(rng.standard_normal(s, dtype=np.float32)) for k, s in canonical_shapes(spec).items()}
+    ckpt = CanonicalCheckpoint(spec, tensors, source="t", source_layout="timm", family="vit")
+    for name in ("timm.safetensors", "timm.pth"):
+        api.save(ckpt, "timm", tmp_path / name)
+        out = tmp_path / f"{name}-hf"
+        code = ("import sys; from swin_convert import api; "
+                f"api.remap({str(tmp_path / name)!r}, 'hf', {str(out)!r}); "
+                "heavy = [m for m in ('torch', 'numpy') if m in sys.modules]; assert not heavy, heavy")
+        subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+        assert torch.equal(load_file(str(out / "model.safetensors"))["vit.embeddings.cls_token"],
+                           torch.from_numpy(tensors["cls_token"].array))
