@@ -1,10 +1,12 @@
 """Shared benchmark helpers: a Swin-L-size checkpoint generator and per-child time / peak RSS."""
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -37,15 +39,56 @@ def make_checkpoint(spec: SwinSpec, folder: Path, seed: int = 0) -> tuple[Path, 
     return pth, st
 
 
-def measure(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
-    """(wall seconds, peak RSS MB) of one child process, via wait4's own rusage."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=dict(os.environ, **(env or {})), stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
+def measure(cmd: list[str], env: dict | None = None, out: Path | None = None) -> tuple[float, float]:
+    """(wall seconds, peak RSS MB) of one command, run by a small wrapper process.
+
+    ``out``: the command's output, removed first so every run (cp's too) writes a new file; the
+    dirty pages of earlier runs are flushed first (``sync``, not timed), so no run pays for
+    another's write-back. Reads come from a warm page cache in every run alike.
+    """
+    if out is not None:
+        if out.is_dir():
+            shutil.rmtree(out)
+        elif out.exists():
+            out.unlink()
+    os.sync()
+    done = subprocess.run([sys.executable, "-S", "-c", _WRAPPER, json.dumps(cmd)], env=dict(os.environ, **(env or {})),
+                          capture_output=True, text=True, check=True)
+    result = json.loads(done.stdout)
+    if result["rc"] != 0:
         raise SystemExit(f"benchmark command failed: {' '.join(cmd)}")
-    return elapsed, usage.ru_maxrss / 1024
+    return result["seconds"], result["peak_kib"] / 1024
+
+
+# Runs the command given as JSON argv and prints its wall time and peak RSS (KiB). A child's peak
+# RSS starts at its parent's at fork (Linux keeps the high-water mark across fork and exec), so the
+# measuring process, which has imported numpy and the package, must not be the command's parent.
+_WRAPPER = r"""
+import json, resource, subprocess, sys, time
+argv = json.loads(sys.argv[1])
+start = time.perf_counter()
+rc = subprocess.run(argv, stdout=subprocess.DEVNULL).returncode
+seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "peak_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "rc": rc}))
+"""
+
+
+def compile_package() -> None:
+    """Byte-compile the package as an install does (a checkout run with PYTHONDONTWRITEBYTECODE=1
+    would otherwise compile every module from source in every measured run)."""
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(root / "swin_convert")], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def measure_all(cases: list[tuple], repeat: int) -> list[tuple[str, float, float]]:
+    """(name, median seconds, largest peak RSS MB) of each ``(name, argv, out)`` case; the cases run
+    interleaved, ``repeat`` rounds, so drift in the machine's load hits every command alike."""
+    runs: dict[str, list] = {name: [] for name, *_ in cases}
+    for _ in range(repeat):
+        for name, cmd, out in cases:
+            runs[name].append(measure(cmd, out=out))
+    return [(name, statistics.median(r[0] for r in rs), max(r[1] for r in rs)) for name, rs in runs.items()]
 
 
 def generate(folder: Path) -> tuple[Path, Path]:

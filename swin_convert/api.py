@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._version import __version__
-from .core.cast import FLOAT_DTYPES, cast, parse_dtype, short_name
+from .core.dtypes import FLOAT_DTYPES, parse_dtype, short_name
 from .core.checkpoint import CanonicalCheckpoint
 from .core.values import parse_ints  # noqa: F401  (part of the face)
 from .errors import SwinConvertError, UsageError
@@ -218,6 +218,7 @@ def _float_dtypes(tensors: dict) -> str:
 def _cast_tensors(tensors: dict, dtype: str, source_dtype: str | None = None) -> tuple[dict, dict, dict]:
     """(tensors cast lazily to ``dtype``, metadata, card facts); integer tensors are kept as they are."""
     source_dtype = source_dtype or _float_dtypes(tensors)
+    from .core.cast import cast     # numpy: only when asked to cast
     cast_tensors = {k: cast(v, dtype) for k, v in tensors.items()}
     meta = {"dtype": short_name(dtype), "source_dtype": source_dtype}
     card = {"dtype": ",".join(sorted({s.dtype for s in cast_tensors.values()}))}
@@ -348,6 +349,7 @@ def upscale(source: str | Path, out: str | Path, *, to: str | None = None, overw
     if target_dtype is not None:
         cast_meta["source_dtype"] = _float_dtypes(ckpt.tensors)
         if target_dtype == "F32":      # widening is exact: the transfer then computes from, and keeps, fp32
+            from .core.cast import cast
             ckpt.tensors = {k: cast(v, target_dtype) for k, v in ckpt.tensors.items()}
     result = get_family(ckpt.family).transfer(ckpt, options)
     if not result.checkpoint.other and ckpt.other:

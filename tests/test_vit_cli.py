@@ -311,3 +311,36 @@ def test_distilled_deit_from_timm(dst, tmp_path):
     assert set(got) == set(want) and all(torch.equal(got[k], want[k]) for k in want)
     assert_clean_error(run_cli("remap", "auto", "torchvision", out, "-o", tmp_path / "tv"), 1, "distillation token",
                        out=tmp_path / "tv")
+
+
+def test_non_square_grid_from_the_cli(sources, tmp_path):
+    """--res H,W: a 6x5 grid that timm loads and runs as its own dynamic_img_size resample of the
+    4x4 source; a copy that records nothing needs --img-size H,W; what cannot tile, what the target
+    cannot hold and a square-only family are refused."""
+    path, model = sources["timm"]
+    out = tmp_path / "ns"
+    result = run_cli("upscale", path, "--res", "48,40", "--method", "timm", "--num-heads", 4, "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert "4x4 -> 6x5" in result.stdout and "32 -> 48x40 px" in result.stdout
+    moved = load_target("timm", out)
+    dynamic = T.create(SPEC, dynamic_img_size=True).eval()
+    dynamic.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 3, 48, 40, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert (moved(x) - dynamic(x)).abs().max().item() <= 1e-5
+    bare = tmp_path / "bare.safetensors"           # no metadata: 31 rows are 6x5 or 5x6
+    save_file(load_file(str(out / "model.safetensors")), str(bare))
+    assert_clean_error(run_cli("inspect", bare, "--num-heads", 4), 1, "no square grid", "--img-size H,W")
+    for size, shown in (("48,40", "48x40"), ("40x48", "40x48")):
+        result = run_cli("inspect", bare, "--img-size", size, "--num-heads", 4)
+        assert result.returncode == 0 and f"image size    {shown}" in result.stdout, result.stderr
+    bad = tmp_path / "bad"
+    assert_clean_error(run_cli("upscale", path, "--res", "48,44", "--num-heads", 4, "-o", bad), 2,
+                       "not a multiple of the patch", out=bad)
+    assert_clean_error(run_cli("upscale", path, "--res", "48,40", "--to", "torchvision", "--num-heads", 4,
+                               "-o", bad), 1, "non-square", out=bad)
+    assert_clean_error(run_cli("upscale", path, "--res", "48,x", "-o", bad), 2, "--res takes a size", out=bad)
+    from runtimes import save_source, small_spec
+    swin, _ = save_source("timm", small_spec(1), tmp_path / "swin")
+    assert_clean_error(run_cli("upscale", swin, "--res", "128,96", "-o", bad), 2, "Swin takes square images", out=bad)
+    assert_clean_error(run_cli("inspect", swin, "--img-size", "64,48"), 2, "Swin takes square images")

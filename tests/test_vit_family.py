@@ -545,3 +545,35 @@ def test_resamplers_match_in_half_precision(dtype):
     assert torch.equal(resample_pos_embed(pe, (6, 6), (10, 10), 1, "hf"), hf)
     tm = resample_abs_pos_embed(pe, [10, 10], [6, 6], num_prefix_tokens=1)
     assert torch.equal(resample_pos_embed(pe, (6, 6), (10, 10), 1, "timm"), tm)
+
+
+@pytest.mark.parametrize("old,new", [(14, (24, 24)), (7, (12, 9)), (24, (14, 14)), (3, (97, 5)), (16, (37, 61))])
+def test_legacy_grid_is_interpolates_own_output_size(old, new):
+    """The torch-free pre-check of hf-legacy sizes the output exactly as F.interpolate does."""
+    from swin_convert.families.vit.spec import legacy_grid
+    scale = ((new[0] + 0.1) / old, (new[1] + 0.1) / old)
+    out = F.interpolate(torch.zeros(1, 1, old, old), scale_factor=scale, mode="bicubic", align_corners=False)
+    assert legacy_grid((old, old), new) == tuple(out.shape[-2:])
+
+
+def test_upscale_defers_the_resample_until_the_write():
+    """transfer() only announces pos_embed / the patch kernel (dtype, shape); their values, the same
+    as transfer.apply's, are made when first needed; every other tensor is the source's own."""
+    from swin_convert.core.checkpoint import CanonicalCheckpoint
+    from swin_convert.core.tensors import Deferred, TorchSource
+    from swin_convert.core.torch_io import to_torch
+    from swin_convert.families.vit.convert import transfer as vit_transfer
+    spec = spec_of("distilled")
+    canonical = random_canonical(spec)
+    ckpt = CanonicalCheckpoint(spec, {k: TorchSource(v) for k, v in canonical.items()}, source="t",
+                               source_layout="timm", family="vit")
+    result = vit_transfer(ckpt, {"res": 96, "patch_size": 16, "method": "bilinear", "target_layout": "timm"})
+    moved = result.checkpoint.tensors
+    lazy = {k for k, v in moved.items() if isinstance(v, Deferred)}
+    assert lazy == {"pos_embed", "patch_embed.proj.weight"}
+    assert all(moved[k] is ckpt.tensors[k] for k in moved if k not in lazy)
+    new, _ = transfer.plan(spec, img_size=96, patch_size=16, method="bilinear")
+    want = transfer.apply(spec, new, canonical)
+    for k in lazy:
+        assert moved[k].shape == tuple(want[k].shape) and moved[k].dtype == "F32"
+        assert torch.equal(to_torch(moved[k]), want[k])

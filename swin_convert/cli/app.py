@@ -25,8 +25,9 @@ def inspect(source: SourceArg,
     warn_token(token)
     with errors(fmt, quiet) as output:
         from .. import api
+        from ..core.values import parse_size
         from .render import show_inspect
-        report = api.inspect(source, from_layout, img_size=img_size, window=src_window,
+        report = api.inspect(source, from_layout, img_size=parse_size(img_size, "--img-size"), window=src_window,
                              pretrained_window=pretrained_window, num_heads=num_heads, revision=revision,
                              token=token, **family_flags(split, heads, ema))
         show_inspect(output, report)
@@ -44,9 +45,10 @@ def remap(from_layout: Annotated[str, typer.Argument(metavar="FROM", help=f"auto
     warn_token(token)
     with errors(fmt, quiet) as output:
         from .. import api
+        from ..core.values import parse_size
         from .render import show_written
         ckpt, result = api.remap(source, to_layout, out, from_layout=from_layout, overwrite=overwrite,
-                                 img_size=img_size, window=src_window, pretrained_window=pretrained_window,
+                                 img_size=parse_size(img_size, "--img-size"), window=src_window, pretrained_window=pretrained_window,
                                  num_heads=num_heads, revision=revision, token=token, keep_other=keep_other,
                                  max_shard_size=max_shard_size, dtype=dtype, **family_flags(split, heads, ema))
         show_written(output, ckpt, to_layout, result)
@@ -57,8 +59,8 @@ def remap(from_layout: Annotated[str, typer.Argument(metavar="FROM", help=f"auto
 def upscale(source: SourceArg, out: OutOpt,
             window: Annotated[Optional[str], typer.Option("--window", help="New window, or one per stage "
                                                           "(24 or 24,24,24,12).", rich_help_panel="Transfer")] = None,
-            res: Annotated[Optional[int], typer.Option("--res", help="New image size.",
-                                                       rich_help_panel="Transfer")] = None,
+            res: Annotated[Optional[str], typer.Option("--res", help="New image size (ViT: H,W for a non-square "
+                                                       "grid).", rich_help_panel="Transfer", show_default=False)] = None,
             split: Annotated[Optional[str], typer.Option("--split", help="CSWin: new stripe width per stage "
                                                          "(1,2,12,12). Default: each stage keeps its stripe/map "
                                                          "ratio.", rich_help_panel="Transfer")] = None,
@@ -98,10 +100,13 @@ def upscale(source: SourceArg, out: OutOpt,
     warn_token(token)
     with errors(fmt, quiet) as output:
         from .. import api
+        from ..core.values import parse_size
         from .render import show_upscaled
-        result, written = api.upscale(source, out, to=to_layout, overwrite=overwrite, img_size=img_size,
+        result, written = api.upscale(source, out, to=to_layout, overwrite=overwrite, 
+                                      img_size=parse_size(img_size, "--img-size"),
                                       src_window=src_window, src_pretrained_window=pretrained_window,
-                                      num_heads=num_heads, revision=revision, token=token, window=window, res=res,
+                                      num_heads=num_heads, revision=revision, token=token, window=window,
+                                      res=parse_size(res, "--res"),
                                       method=method, patch_size=patch_size, pretrained_window=new_pretrained_window,
                                       num_classes=num_classes, map_22k_to_1k=map_22k_to_1k, head_map=head_map,
                                       bake_cpb=bake_cpb, split=split, src_flags=family_flags(src_split, heads, ema),

@@ -99,7 +99,8 @@ def check(candidate: CandidateArg, against: AgainstOpt = None, runtime: RuntimeO
         run = dict(device=device, dtype=dtype, batch_size=batch_size, compile=compile_model,
                    channels_last=channels_last)
         with chk.distributed(device) as dist, _Printer(output, dist.is_main) as out:
-            cand = api.load(candidate, img_size=img_size, num_heads=num_heads, **family_flags(split, heads, ema))
+            from ..core.values import parse_size
+            cand = api.load(candidate, img_size=parse_size(img_size, "--img-size"), num_heads=num_heads, **family_flags(split, heads, ema))
             src_flags = dict(family_flags(src_split, heads, ema), **({"img_size": src_img_size} if src_img_size else {}))
             if num_heads is not None:
                 src_flags["num_heads"] = num_heads

@@ -32,8 +32,9 @@ OutOpt = Annotated[Path, typer.Option("--output", "-o", help="OUT: x.safetensors
                                       rich_help_panel="Output", show_default=False)]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists (never the input).",
                                             rich_help_panel="Output")]
-ImgSizeOpt = Annotated[Optional[int], typer.Option("--img-size", help="Source image size, when the checkpoint "
-                                                   "and its config do not record it.", rich_help_panel="Source")]
+ImgSizeOpt = Annotated[Optional[str], typer.Option("--img-size", help="Source image size, when the checkpoint "
+                                                   "and its config do not record it (ViT: H,W for a non-square "
+                                                   "grid).", rich_help_panel="Source", show_default=False)]
 SrcWindowOpt = Annotated[Optional[str], typer.Option("--src-window", help="Source window (V2 checkpoints without "
                                                      "buffers or config), e.g. 8 or 16,16,16,8.",
                                                      rich_help_panel="Source")]
@@ -82,7 +83,7 @@ CastDtypeOpt = Annotated[Optional[str], typer.Option("--dtype", help="Cast every
 
 def console(stderr: bool = False):
     from rich.console import Console
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, emoji=False)   # no :name: codes (or their import)
 
 
 @contextlib.contextmanager

@@ -30,34 +30,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import UsageError
 from .tensors import DTYPES, ArraySource, Concat, FileSlice, TorchSource
+from .dtypes import ALIASES, FLOAT_DTYPES, NAMES, TORCH_NAMES, castable, parse_dtype, short_name  # noqa: F401
 
-FLOAT_DTYPES = ("F64", "F32", "F16", "BF16")
 CAST_CHUNK = 1 << 18            # elements per step (1 MB of fp32: the scratch arrays stay in cache)
-NAMES = {"fp32": "F32", "fp16": "F16", "bf16": "BF16"}       # user-facing name -> safetensors name
-ALIASES = {"float32": "fp32", "float": "fp32", "float16": "fp16", "half": "fp16", "bfloat16": "bf16"}
-TORCH_NAMES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64"}
 _UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
-
-
-def parse_dtype(name: str) -> str:
-    """``fp32 | fp16 | bf16`` (or torch's names) -> the safetensors dtype name; a UsageError otherwise."""
-    key = str(name).strip().lower()
-    key = ALIASES.get(key, key)
-    if key not in NAMES:
-        raise UsageError(f"Unknown --dtype '{name}'.", "Use fp32, fp16 or bf16.")
-    return NAMES[key]
-
-
-def short_name(dtype: str) -> str:
-    """F32 -> fp32 (the name the CLI takes); other dtypes as they are."""
-    return {v: k for k, v in NAMES.items()}.get(dtype, {"F64": "fp64"}.get(dtype, dtype))
-
-
-def castable(source, dtype: str) -> bool:
-    """Whether ``cast(source, dtype)`` changes the source (a floating tensor of another dtype)."""
-    return source.dtype in FLOAT_DTYPES and source.dtype != dtype
 
 
 def cast(source, dtype: str):

@@ -25,18 +25,23 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..errors import LayoutError
 from .tensors import DTYPES, concat_rows, row_slice
 
-_UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+# numpy is imported where an op runs, not here: a remap made only of renames and row splits
+# (file ranges) never needs it.
 
 
-def raw_array(source) -> np.ndarray:
+def _uint(width: int):
+    import numpy as np
+    return np.dtype(f"uint{8 * width}")
+
+
+def raw_array(source) -> "np.ndarray":
     """The source's elements as unsigned integers of their width, in its shape (bit-exact)."""
+    import numpy as np
     width = DTYPES[source.dtype][0]
-    return np.frombuffer(source.tobytes(), dtype=_UINT[width]).reshape(source.shape)
+    return np.frombuffer(source.tobytes(), dtype=_uint(width)).reshape(source.shape)
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class Computed:
         return math.prod(self.shape) * DTYPES[self.dtype][0]
 
     def tobytes(self) -> bytes:
+        import numpy as np
         return np.ascontiguousarray(self.fn(raw_array(self.source))).tobytes()
 
     def write_to(self, out) -> None:
@@ -172,6 +178,7 @@ class PermuteBlocks(Op):
             raise LayoutError(f"Cannot permute {n} blocks of a tensor of shape {tuple(src.shape)} along dim {dim}.")
 
         def fn(a):
+            import numpy as np
             blocks = np.split(a, n, axis=dim)
             return np.concatenate([blocks[i] for i in order], axis=dim)
         return Computed(src, fn, tuple(src.shape), self.name)
@@ -180,7 +187,7 @@ class PermuteBlocks(Op):
         return [self._apply(parts[0], self.order)]
 
     def to_canonical(self, parts, key=""):
-        inverse = tuple(int(i) for i in np.argsort(self.order))
+        inverse = tuple(sorted(range(len(self.order)), key=self.order.__getitem__))
         return [self._apply(parts[0], inverse)]
 
 
@@ -256,7 +263,7 @@ class InsertZeroRows(Op):
         rows = src.shape[0] // self.parts
         blocks = [row_slice(src, i * rows, (i + 1) * rows) for i in range(self.parts)]
         zero = blocks.pop(self.at)
-        if np.any(raw_array(zero) & ~_sign_mask(zero.dtype)):
+        if (raw_array(zero) & ~_sign_mask(zero.dtype)).any():
             raise LayoutError(f"{key or 'The tensor'}'s block {self.at + 1} of {self.parts} is not zero, and this layout "
                               "keeps it zero by construction (the runtime zeroes it at every forward).",
                               "The file was edited or is not in this layout; check FROM.")
@@ -265,7 +272,7 @@ class InsertZeroRows(Op):
 
 def _sign_mask(dtype: str):
     width = DTYPES[dtype][0]
-    return _UINT[width](1 << (8 * width - 1)) if dtype.startswith(("F", "BF")) else _UINT[width](0)
+    return _uint(width).type(1 << (8 * width - 1) if dtype.startswith(("F", "BF")) else 0)
 
 
 class Transpose(Op):
@@ -305,6 +312,7 @@ class Interleave(Op):
         blocks, width = (self.n, size // self.n) if forward else (size // self.n, self.n)
 
         def fn(a):
+            import numpy as np
             shape = a.shape[:dim] + (blocks, width) + a.shape[dim + 1:]
             return np.swapaxes(a.reshape(shape), dim, dim + 1).reshape(a.shape)
         return Computed(src, fn, tuple(src.shape), self.name if forward else f"inverse({self.name})")

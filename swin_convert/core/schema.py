@@ -33,7 +33,7 @@ class Template:
     """A key pattern such as ``layers.{s+1}.downsample.{*}``."""
 
     text: str
-    regex: re.Pattern = field(init=False, repr=False, compare=False)
+    pattern: str = field(init=False, repr=False, compare=False)
     slots: tuple = field(init=False, repr=False, compare=False)  # (name, mult, offset) per group
 
     def __post_init__(self):
@@ -52,8 +52,17 @@ class Template:
                 slots.append((m.group(2), 1, 0))
             pos = m.end()
         pattern += re.escape(self.text[pos:])
-        object.__setattr__(self, "regex", re.compile(pattern + r"\Z"))
+        object.__setattr__(self, "pattern", pattern + r"\Z")
         object.__setattr__(self, "slots", tuple(slots))
+
+    @property
+    def regex(self) -> re.Pattern:
+        """Compiled on first use (a run reads one layout: most templates are never matched)."""
+        rx = self.__dict__.get("_regex")
+        if rx is None:
+            rx = re.compile(self.pattern)
+            object.__setattr__(self, "_regex", rx)
+        return rx
 
     def match(self, key: str):
         """Variables of ``key`` (None: no match; INVALID: matches but arithmetic gives no index)."""

@@ -16,18 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Protocol
 
-import numpy as np
-
 from ..errors import BadInputError
 
-# safetensors dtype -> (bytes per element, numpy dtype or None)
+# safetensors dtype -> (bytes per element, numpy dtype name or None). Names, not numpy types:
+# a remap of file ranges never imports numpy (np_dtype resolves a name when one is needed).
 DTYPES = {
-    "F64": (8, np.float64), "F32": (4, np.float32), "F16": (2, np.float16), "BF16": (2, None),
-    "I64": (8, np.int64), "I32": (4, np.int32), "I16": (2, np.int16), "I8": (1, np.int8),
-    "U8": (1, np.uint8), "U16": (2, np.uint16), "U32": (4, np.uint32), "U64": (8, np.uint64),
-    "BOOL": (1, np.bool_), "F8_E4M3": (1, None), "F8_E5M2": (1, None),
+    "F64": (8, "float64"), "F32": (4, "float32"), "F16": (2, "float16"), "BF16": (2, None),
+    "I64": (8, "int64"), "I32": (4, "int32"), "I16": (2, "int16"), "I8": (1, "int8"),
+    "U8": (1, "uint8"), "U16": (2, "uint16"), "U32": (4, "uint32"), "U64": (8, "uint64"),
+    "BOOL": (1, "bool"), "F8_E4M3": (1, None), "F8_E5M2": (1, None),
 }
-_NP_TO_ST = {np.dtype(v): k for k, (_, v) in DTYPES.items() if v is not None}
+_NP_NAME_TO_ST = {v: k for k, (_, v) in DTYPES.items() if v is not None}
 MAX_HEADER = 100 * 1024 * 1024
 COPY_CHUNK = 64 * 1024 * 1024
 
@@ -40,6 +39,22 @@ class TensorSource(Protocol):
     def nbytes(self) -> int: ...
     def write_to(self, out) -> None: ...
     def tobytes(self) -> bytes: ...
+
+
+def np_dtype(dtype: str):
+    """The numpy dtype of a safetensors dtype name (None: numpy has none, e.g. BF16)."""
+    name = DTYPES[dtype][1]
+    if name is None:
+        return None
+    import numpy as np
+    return np.dtype(name)
+
+
+def st_dtype(np_dtype) -> str:
+    """The safetensors name of a numpy dtype (native or little-endian byte order only)."""
+    if np_dtype.byteorder not in "=|<" or np_dtype.name not in _NP_NAME_TO_ST:
+        raise KeyError(np_dtype)
+    return _NP_NAME_TO_ST[np_dtype.name]
 
 
 def _numel(shape) -> int:
@@ -69,19 +84,23 @@ class FileSlice:
             return src.read(self.nbytes)
 
 
-def _copy_range(src, out, offset: int, nbytes: int) -> None:
+def _copy_range(src, out, offset: int, nbytes: int, dst: int | None = None) -> None:
+    """``nbytes`` of ``src`` from ``offset`` into ``out`` at ``dst`` (default: its position); ``out`` is
+    left positioned after them, as a sequential write would leave it."""
     out.flush()
+    if dst is None:
+        dst = out.tell()
     done = 0
     try:
         while done < nbytes:  # kernel-side copy, like cp
-            n = os.copy_file_range(src.fileno(), out.fileno(), nbytes - done, offset + done)
+            n = os.copy_file_range(src.fileno(), out.fileno(), nbytes - done, offset + done, dst + done)
             if n <= 0:
                 break
             done += n
-        out.seek(0, os.SEEK_END)
     except (AttributeError, OSError):
         pass
     src.seek(offset + done)
+    out.seek(dst + done)
     while done < nbytes:
         chunk = src.read(min(COPY_CHUNK, nbytes - done))
         if not chunk:
@@ -89,17 +108,18 @@ def _copy_range(src, out, offset: int, nbytes: int) -> None:
                                 "The file is truncated; download it again.", path=src.name)
         out.write(chunk)
         done += len(chunk)
+    out.seek(dst + nbytes)
 
 
 @dataclass(frozen=True)
 class ArraySource:
     """A numpy array (synthesised buffers, small transformed tensors)."""
 
-    array: np.ndarray
+    array: "np.ndarray"
 
     @property
     def dtype(self) -> str:
-        return _NP_TO_ST[self.array.dtype]
+        return st_dtype(self.array.dtype)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -110,9 +130,11 @@ class ArraySource:
         return self.array.nbytes
 
     def write_to(self, out) -> None:
+        import numpy as np
         out.write(memoryview(np.ascontiguousarray(self.array)).cast("B"))
 
     def tobytes(self) -> bytes:
+        import numpy as np
         return np.ascontiguousarray(self.array).tobytes()
 
 
@@ -200,6 +222,42 @@ class Concat:
         return b"".join(p.tobytes() for p in self.parts)
 
 
+class Deferred:
+    """A tensor whose dtype and shape are known now and whose values are made when first needed.
+
+    The writer makes such sources after its byte copies, and calls ``prepare`` (if given) just
+    before it starts them: a ``prepare`` that starts a torch import in a thread lets that import
+    run while the kernel copies (the copies hold no GIL; started earlier, the import would slow
+    the writer's own Python work instead). ``make`` returns a source of exactly this dtype and shape.
+    """
+
+    def __init__(self, dtype: str, shape: tuple[int, ...], make, label: str = "", prepare=None):
+        self.dtype, self.shape, self.label = dtype, tuple(shape), label
+        self._make, self._made, self.prepare = make, None, prepare
+
+    @property
+    def nbytes(self) -> int:
+        return _numel(self.shape) * DTYPES[self.dtype][0]
+
+    def resolve(self):
+        if self._made is None:
+            made = self._make()
+            if made.dtype != self.dtype or tuple(made.shape) != self.shape:
+                raise RuntimeError(f"{self.label or 'a deferred tensor'} came out {made.dtype} {list(made.shape)}, "
+                                   f"not the {self.dtype} {list(self.shape)} announced")
+            self._made = made
+        return self._made
+
+    def write_to(self, out) -> None:
+        self.resolve().write_to(out)
+
+    def tobytes(self) -> bytes:
+        return self.resolve().tobytes()
+
+    def __repr__(self) -> str:
+        return f"Deferred({self.label or '?'}, {self.dtype}, {list(self.shape)})"
+
+
 class DataUnavailable(Exception):
     """The tensor's bytes are not here (only its header was read, e.g. from the Hub)."""
 
@@ -243,14 +301,15 @@ def concat_rows(parts):
     return Concat(parts)
 
 
-def to_numpy(source) -> np.ndarray:
+def to_numpy(source) -> "np.ndarray":
     """Materialise a source as numpy (BF16/F8 need torch: use to_torch)."""
-    np_dtype = DTYPES[source.dtype][1]
+    import numpy as np
+    dtype = np_dtype(source.dtype)
     if isinstance(source, ArraySource):
         return source.array
-    if np_dtype is None:
+    if dtype is None:
         raise TypeError(f"{source.dtype} has no numpy dtype")
-    return np.frombuffer(source.tobytes(), dtype=np_dtype).reshape(source.shape)
+    return np.frombuffer(source.tobytes(), dtype=dtype).reshape(source.shape)
 
 
 # ----------------------------------------------------------------------------------------
@@ -367,26 +426,94 @@ def _one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+PAGE = 4096
+
+
 def write_safetensors(path, tensors: Iterable[tuple[str, object]], metadata: dict[str, str]) -> None:
     """Stream ``(name, source)`` pairs into a safetensors file, a path or an open binary file
-    (the caller handles atomicity)."""
+    (the caller handles atomicity). The data lie in the order given (the order a state dict read
+    back lists them).
+
+    File ranges are written first, each with one kernel copy (``copy_file_range``; tensors adjacent
+    both in their file and here, such as q/k/v row blocks, make one range), then every other source
+    at its place: a Deferred one (a resample waiting for torch) is made only after the copies. The
+    header is padded with spaces (safetensors pads it to 8 bytes) so that the largest range keeps its
+    offset within a page: an unaligned kernel copy touches two target pages per source page.
+    """
     items = list(tensors)
-    header, offset = {}, 0
-    for name, src in items:
-        header[name] = {"dtype": src.dtype, "shape": list(src.shape), "data_offsets": [offset, offset + src.nbytes]}
+    offsets, offset = [], 0
+    for _, src in items:
+        offsets.append(offset)
         offset += src.nbytes
-    header = {"__metadata__": {str(k): str(v) for k, v in metadata.items()}, **header}
+    header = {"__metadata__": {str(k): str(v) for k, v in metadata.items()}}
+    for (name, src), begin in zip(items, offsets):
+        header[name] = {"dtype": src.dtype, "shape": list(src.shape), "data_offsets": [begin, begin + src.nbytes]}
+    runs, rest = _data_plan(items, offsets)
     blob = json.dumps(header, separators=(",", ":")).encode()
-    blob += b" " * (-len(blob) % 8)  # align the data section like safetensors does
+    blob += b" " * _header_pad(len(blob), runs)
     if hasattr(path, "write"):        # an open binary file (the atomic writer's temp file)
-        _write_all(path, blob, items)
+        _write_all(path, blob, items, offsets, runs, rest)
         return
     with open(path, "wb") as out:
-        _write_all(out, blob, items)
+        _write_all(out, blob, items, offsets, runs, rest)
 
 
-def _write_all(out, blob: bytes, items) -> None:
+@dataclass
+class _Run:
+    """Tensors adjacent both in one file and in the output: one kernel copy."""
+
+    path: str
+    offset: int            # in the source file
+    dst: int               # in the output's data section
+    nbytes: int
+
+
+def _data_plan(items, offsets) -> tuple[list[_Run], list[int]]:
+    """(runs of file ranges, indices of the other sources)."""
+    runs: list[_Run] = []
+    rest: list[int] = []
+    for i, (_, src) in enumerate(items):
+        if not (isinstance(src, FileSlice) and src.nbytes):
+            rest.append(i)
+            continue
+        last = runs[-1] if runs else None
+        if (last is not None and last.path == src.path and last.offset + last.nbytes == src.offset
+                and last.dst + last.nbytes == offsets[i]):
+            last.nbytes += src.nbytes
+        else:
+            runs.append(_Run(src.path, src.offset, offsets[i], src.nbytes))
+    return runs, rest
+
+
+def _header_pad(blob_len: int, runs: list[_Run]) -> int:
+    """Spaces after the header JSON: to 8 bytes, and further (< one page) so that the largest
+    run's target offset is its source offset modulo the page size, when 8-byte alignment allows."""
+    pad8 = -blob_len % 8
+    big = max(runs, key=lambda r: r.nbytes, default=None)
+    if big is None or big.nbytes < PAGE:
+        return pad8
+    pad = (big.offset - (8 + blob_len + big.dst)) % PAGE
+    return pad if pad % 8 == pad8 else pad8
+
+
+def _write_all(out, blob: bytes, items, offsets, runs: list[_Run], rest: list[int]) -> None:
     out.write(struct.pack("<Q", len(blob)) + blob)
-    for _, src in items:
-        src.write_to(out)
+    start = 8 + len(blob)
+    for i in rest:
+        if isinstance(items[i][1], Deferred) and items[i][1].prepare is not None:
+            items[i][1].prepare()
+    handles: dict[str, object] = {}
+    try:
+        for run in runs:
+            src = handles.get(run.path)
+            if src is None:
+                src = handles[run.path] = open(run.path, "rb")
+            _copy_range(src, out, run.offset, run.nbytes, start + run.dst)
+    finally:
+        for f in handles.values():
+            f.close()
+    for i in rest:
+        out.seek(start + offsets[i])
+        items[i][1].write_to(out)
+    out.seek(0, os.SEEK_END)
     out.flush()

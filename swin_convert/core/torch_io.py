@@ -10,7 +10,7 @@ import torch
 
 from ..errors import BadInputError
 from .cast import CastSource
-from .tensors import DTYPES, ArraySource, TorchSource
+from .tensors import DTYPES, ArraySource, Deferred, TorchSource
 
 _ST_TO_TORCH = {
     "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
@@ -46,6 +46,8 @@ def cast_chunks(t: torch.Tensor, dtype: str, elems: int):
 
 def to_torch(source) -> torch.Tensor:
     """Materialise any tensor source as a CPU torch tensor."""
+    if isinstance(source, Deferred):
+        source = source.resolve()
     if isinstance(source, TorchSource):
         return source.tensor
     if isinstance(source, ArraySource):

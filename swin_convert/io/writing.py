@@ -220,7 +220,7 @@ def folder_configs(ckpt: CanonicalCheckpoint, layout: Layout) -> dict[str, dict]
 def record_dtype(configs: dict[str, dict], dtype: str | None) -> dict[str, dict]:
     """A transformers ``config.json`` (one with a ``model_type``) says the weights' dtype, as
     ``save_pretrained`` writes it: ``dtype`` (transformers >= 4.56) and ``torch_dtype`` (older)."""
-    from ..core.cast import TORCH_NAMES
+    from ..core.dtypes import TORCH_NAMES
     cfg = configs.get("config.json")
     if dtype and isinstance(cfg, dict) and "model_type" in cfg:
         configs = {**configs, "config.json": {**cfg, "dtype": TORCH_NAMES[dtype], "torch_dtype": TORCH_NAMES[dtype]}}

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from ...core.checkpoint import Assumptions, CanonicalCheckpoint
 from ...core.keymap import from_canonical, to_canonical
 from ...core.tensors import ArraySource
-from ...core.values import parse_ints
-from ...errors import IncompatibleSpecError, LayoutError, UsageError
+from ...core.values import parse_ints, square_size
+from ...errors import BadInputError, IncompatibleSpecError, LayoutError, UsageError
 from . import geometry
 from .convert import seg_shapes
 from .shapes import canonical_shapes, infer_spec
@@ -69,7 +67,7 @@ def _recorded(raw) -> tuple[CSWinSpec | None, str]:
 def _flag_hints(flags: dict) -> dict:
     hints = {}
     if flags.get("img_size") is not None:
-        hints["img_size"] = int(flags["img_size"])
+        hints["img_size"] = square_size(flags["img_size"], "--img-size", "CSWin")
     if flags.get("split") is not None:
         hints["split_size"] = geometry.parse_split(flags["split"])
     if flags.get("heads") is None and flags.get("num_heads") is not None:
@@ -123,6 +121,7 @@ def read(raw, layout, version: int, flags: dict, notes: Assumptions):
 # write
 # ----------------------------------------------------------------------------------------
 def _np_dtype(tensors: dict):
+    import numpy as np
     stem = tensors.get("stage1_conv_embed.0.weight")
     return {"F16": np.float16, "F64": np.float64}.get(getattr(stem, "dtype", "F32"), np.float32)
 
@@ -132,6 +131,7 @@ def to_layout(layout, spec: CSWinSpec, tensors: dict) -> dict:
     missing (identity / zeros); official: norm1..3 dropped (see :func:`write_notes`)."""
     if layout.name != "seg":
         return from_canonical(layout, 1, {k: v for k, v in tensors.items() if k not in STAGE_NORMS})
+    import numpy as np
     dtype = _np_dtype(tensors)
     have = {k: v for k, v in tensors.items() if not k.startswith("head.")}
     for k in STAGE_NORMS:
@@ -198,7 +198,7 @@ def transfer(ckpt: CanonicalCheckpoint, options: dict) -> TransferResult:
     """Move a CSWin checkpoint to a new image size and/or stripe widths: no tensor changes."""
     _refuse_swin_options(options)
     src: CSWinSpec = ckpt.spec
-    res = int(options.get("res") or src.img_size)
+    res = square_size(options.get("res"), "--res", "CSWin") or src.img_size
     geometry.check_img_size(res)
     summary = []
     if options.get("split") is not None:

@@ -74,7 +74,7 @@ TRANSFER_OPTIONS = ("window", "res", "method", "pretrained_window", "num_classes
 
 def transfer(ckpt, options):
     """``upscale`` of a Swin checkpoint: ``options`` is a TransferRequest or a dict of TRANSFER_OPTIONS."""
-    from ...core.values import parse_ints
+    from ...core.values import parse_ints, square_size
     from ...errors import UsageError
     from .transfer import TransferRequest, upscale_checkpoint
     if not isinstance(options, TransferRequest):
@@ -84,7 +84,8 @@ def transfer(ckpt, options):
             raise UsageError(f"Swin upscale takes no {flags} (a ViT option).",
                              "Swin's options: --window, --res, --method (bicubic|geometric), --pretrained-window, "
                              "--num-classes, --map-22k-to-1k, --head-map, --bake-cpb.")
-        options = TransferRequest(window=parse_ints(options.get("window"), "--window"), img_size=options.get("res"),
+        options = TransferRequest(window=parse_ints(options.get("window"), "--window"),
+                                  img_size=square_size(options.get("res"), "--res", "Swin"),
                                   method=options.get("method") or "bicubic",
                                   pretrained_window=parse_ints(options.get("pretrained_window"), "--pretrained-window"),
                                   num_classes=options.get("num_classes"),

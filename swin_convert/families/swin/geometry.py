@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ...errors import UsageError
 
 MASK_VALUE = -100.0
@@ -21,6 +19,7 @@ MASK_VALUE = -100.0
 
 def relative_position_index(window: int) -> np.ndarray:
     """(N, N) int64 index into a (2W-1)^2 table: (dy+W-1)(2W-1) + (dx+W-1)."""
+    import numpy as np
     coords = np.stack(np.meshgrid(np.arange(window), np.arange(window), indexing="ij")).reshape(2, -1)
     rel = coords[:, :, None] - coords[:, None, :] + (window - 1)
     return (rel[0] * (2 * window - 1) + rel[1]).astype(np.int64)
@@ -31,6 +30,7 @@ def relative_coords_table(window: int, pretrained_window: int = 0) -> np.ndarray
 
     ``pretrained_window`` 0 means the window itself ("stretch" semantics).
     """
+    import numpy as np
     norm = pretrained_window if pretrained_window > 0 else window
     axis = np.arange(-(window - 1), window, dtype=np.float32)
     table = np.stack(np.meshgrid(axis, axis, indexing="ij")).transpose(1, 2, 0)[None].copy()
@@ -44,6 +44,7 @@ def relative_coords_table(window: int, pretrained_window: int = 0) -> np.ndarray
 
 def infer_pretrained_window(table: np.ndarray, window: int) -> int:
     """Recover the window a persisted V2 coordinate table was normalised by (0 if it is W itself)."""
+    import numpy as np
     if window <= 1:
         return 0
     edge = float(np.abs(table[0, 0, 0, 0]))           # coordinate of offset -(W-1)
@@ -54,6 +55,7 @@ def infer_pretrained_window(table: np.ndarray, window: int) -> int:
 
 def attn_mask(resolution: int, window: int, shift: int) -> np.ndarray | None:
     """(nW, N, N) float32 mask of the shifted windows, -100 across regions; None without shift."""
+    import numpy as np
     if shift == 0:
         return None
     n = resolution // window
@@ -64,6 +66,7 @@ def attn_mask(resolution: int, window: int, shift: int) -> np.ndarray | None:
 
 
 def _window_labels(resolution: int, window: int, shift: int) -> np.ndarray:
+    import numpy as np
     img = np.zeros((resolution, resolution), dtype=np.int8)
     cuts = (slice(0, -window), slice(-window, -shift), slice(-shift, None))
     label = 0
@@ -77,6 +80,7 @@ def _window_labels(resolution: int, window: int, shift: int) -> np.ndarray:
 
 def mask_windows(resolution: int, window: int, shift: int):
     """The (N, N) float32 masks of attn_mask, one window at a time (no full-size array)."""
+    import numpy as np
     for row in _window_labels(resolution, window, shift):
         block = np.zeros((window * window, window * window), dtype=np.float32)
         block[row[None, :] != row[:, None]] = MASK_VALUE

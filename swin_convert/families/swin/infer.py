@@ -6,8 +6,6 @@ import json
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from ...core.checkpoint import Assumptions
 from ...core.keymap import Parsed
 from ...core.tensors import DataUnavailable, to_numpy
@@ -138,9 +136,9 @@ def _img_size(t, buffers, windows, flags, config, patch, stages) -> int | None:
     for s in range(stages):
         mask = buffers.get(("attn_mask", s, 1))
         if mask is not None and windows[s]:
-            return int(round(np.sqrt(mask.shape[0]))) * windows[s] * patch * 2 ** s
+            return int(round(math.sqrt(mask.shape[0]))) * windows[s] * patch * 2 ** s
     if "absolute_pos_embed" in t:
-        return int(round(np.sqrt(t["absolute_pos_embed"].shape[1]))) * patch
+        return int(round(math.sqrt(t["absolute_pos_embed"].shape[1]))) * patch
     return config.img_size
 
 
@@ -217,8 +215,8 @@ META_SPEC = "swin_convert.spec"
 
 def flag_hints(flags: dict) -> Hints:
     """The user's flags (img_size, window, pretrained_window) as hints."""
-    from ...core.values import parse_ints
-    return Hints(img_size=flags.get("img_size"), window_size=parse_ints(flags.get("window"), "--window"),
+    from ...core.values import parse_ints, square_size
+    return Hints(img_size=square_size(flags.get("img_size"), "--img-size", "Swin"), window_size=parse_ints(flags.get("window"), "--window"),
                  pretrained_window_sizes=parse_ints(flags.get("pretrained_window"), "--pretrained-window"))
 
 

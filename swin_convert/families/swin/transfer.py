@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ...core.checkpoint import Assumptions, CanonicalCheckpoint
-from ...core.tensors import DTYPES, ArraySource, FileSlice, TorchSource
+from ...core.tensors import ArraySource, FileSlice, TorchSource
+from ...core.tensors import np_dtype as _np_dtype
 from ...errors import UsageError
 from . import geometry
 from .geometry import clamp_windows, divisors, per_stage, pretrained_per_stage
@@ -522,7 +523,7 @@ def _mapped(source) -> np.ndarray | None:
     """
     if isinstance(source, ArraySource):
         return source.array
-    np_dtype = DTYPES[source.dtype][1] if isinstance(source, FileSlice) and source.shape else None
+    np_dtype = _np_dtype(source.dtype) if isinstance(source, FileSlice) and source.shape else None
     if np_dtype is None:
         return None
     return np.memmap(source.path, dtype=np_dtype, mode="r", offset=source.offset, shape=source.shape)
@@ -538,7 +539,7 @@ def _select_rows(source, rows: list[int]):
 
 
 def _zeros(like, shape: tuple[int, ...]):
-    np_dtype = DTYPES[like.dtype][1]
+    np_dtype = _np_dtype(like.dtype)
     if np_dtype is not None:
         return ArraySource(np.zeros(shape, dtype=np_dtype))
     import torch

@@ -147,13 +147,17 @@ class TransferResult:
 
 def transfer(ckpt: CanonicalCheckpoint, options: dict) -> TransferResult:
     """``upscale`` of a ViT: a new image size (``res``) and/or patch size (``patch_size``), the
-    position embedding resampled by ``method`` (default: the target runtime's own)."""
-    import torch
+    position embedding resampled by ``method`` (default: the target runtime's own).
 
-    from ...core.tensors import TorchSource
-    from ...core.torch_io import to_torch
+    Only ``pos_embed`` (and, for a new patch size, the patch kernel) change, and they are made
+    when the writer reaches them, after the byte copies of every other tensor: torch, which the
+    resample needs, is imported in a thread started as the copies begin (they run in the kernel,
+    without the GIL), so an upscale costs about an ``import torch`` rather than that plus the copy.
+    """
+    from ...core.tensors import Deferred
     from .geometry import parse_size
-    from .transfer import apply, plan
+    from .shapes import canonical_shapes
+    from .transfer import plan
     unknown = sorted(k for k, v in options.items() if k not in TRANSFER_OPTIONS and v not in (None, False))
     if unknown:
         flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
@@ -172,11 +176,18 @@ def transfer(ckpt: CanonicalCheckpoint, options: dict) -> TransferResult:
     new, notes = plan(before, img_size=res, patch_size=patch, method=options.get("method"), target_layout=target,
                       target_limits=target_layout.limits)
     method = new.provenance.resampled[-1].method if new.grid != before.grid else None
-    names = ["pos_embed"] + (["patch_embed.proj.weight"] if new.patch_size != before.patch_size else [])
-    with torch.no_grad():
-        changed = apply(before, new, {k: to_torch(ckpt.tensors[k]) for k in names}, method)
+    names = (["pos_embed"] if new.grid != before.grid else []) + \
+        (["patch_embed.proj.weight"] if new.patch_size != before.patch_size else [])
+    shapes, changed = canonical_shapes(new), {}
+
+    def make(name: str):
+        if not changed:
+            changed.update(_resampled(before, new, {k: ckpt.tensors[k] for k in names}, method))
+        return changed[name]
+
     tensors = dict(ckpt.tensors)
-    tensors.update({k: TorchSource(v.contiguous()) for k, v in changed.items()})
+    tensors.update({k: Deferred(ckpt.tensors[k].dtype, shapes[k], lambda k=k: make(k), label=k,
+                                prepare=lambda: _import_in_background("torch")) for k in names})
     moved = dataclasses.replace(ckpt, spec=new, tensors=tensors)
     summary = list(notes)
     if new.grid != before.grid and not (before.provenance and before.provenance.trained_grid):
@@ -194,6 +205,35 @@ def transfer(ckpt: CanonicalCheckpoint, options: dict) -> TransferResult:
         meta["patch_size_from"] = "x".join(map(str, before.patch_size))
     name = f"vit-{new.img_size[0]}" if new.img_size[0] == new.img_size[1] else f"vit-{new.img_size[0]}x{new.img_size[1]}"
     return TransferResult(moved, before, summary, info, meta, name)
+
+
+def _resampled(before: ViTSpec, new: ViTSpec, sources: dict, method) -> dict:
+    """{name: TorchSource} of the tensors :func:`transfer.apply` changes."""
+    import torch
+
+    from ...core.tensors import TorchSource
+    from ...core.torch_io import to_torch
+    from .transfer import apply
+    with torch.no_grad():
+        out = apply(before, new, {k: to_torch(v) for k, v in sources.items()}, method)
+    return {k: TorchSource(v.contiguous()) for k, v in out.items()}
+
+
+def _import_in_background(name: str) -> None:
+    """Start importing ``name`` in a daemon thread; whoever imports it next waits for that import
+    (Python's module lock) and gets its error, if any, then."""
+    import importlib
+    import sys
+    import threading
+    if name in sys.modules:
+        return
+
+    def run():
+        try:
+            importlib.import_module(name)
+        except BaseException:    # noqa: BLE001 - re-raised where the module is needed
+            pass
+    threading.Thread(target=run, name=f"import {name}", daemon=True).start()
 
 
 def _family_layout(name: str):

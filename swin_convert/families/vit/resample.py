@@ -22,9 +22,7 @@ import torch.nn.functional as F
 
 from swin_convert.errors import UsageError
 
-from .spec import METHODS, pair
-
-DEFAULT_METHOD = {"timm": "timm", "hf": "hf", "torchvision": "torchvision", "deit": "hf"}
+from .spec import DEFAULT_METHOD, METHODS, pair  # noqa: F401  (DEFAULT_METHOD: re-exported)
 
 
 def _interpolate(grid: torch.Tensor, old, new, method: str) -> torch.Tensor:

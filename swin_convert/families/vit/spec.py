@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 
 from swin_convert.errors import UsageError
 
 POOLS = ("token", "avg", "max", "avgmax", "")
 METHODS = ("timm", "hf", "hf-legacy", "torchvision", "bilinear")
+# the resampler of each target layout's runtime (deit -> hf: DeiT's --finetune = transformers >= 4.45)
+DEFAULT_METHOD = {"timm": "timm", "hf": "hf", "torchvision": "torchvision", "deit": "hf"}
+
+
+def legacy_grid(old, new) -> tuple[int, int]:
+    """The grid transformers <= 4.44 reaches from ``old`` aiming at ``new``: it resizes by the scale
+    factor (n + 0.1) / old, and F.interpolate sizes the output floor(old * factor) (in Python floats)."""
+    (oh, ow), (nh, nw) = pair(old), pair(new)
+    return math.floor(float(oh) * ((nh + 0.1) / oh)), math.floor(float(ow) * ((nw + 0.1) / ow))
 
 
 def pair(value) -> tuple[int, int]:
@@ -173,4 +183,4 @@ class ViTSpec:
         return cls.from_dict(json.loads(text))
 
 
-__all__ = ["ViTSpec", "PosEmbedProvenance", "Resampling", "POOLS", "METHODS", "pair"]
+__all__ = ["ViTSpec", "PosEmbedProvenance", "Resampling", "POOLS", "METHODS", "DEFAULT_METHOD", "legacy_grid", "pair"]

@@ -1,4 +1,4 @@
-"""Resolution and patch-size transfer of a canonical ViT (pure torch, tensors in memory).
+"""Resolution and patch-size transfer of a canonical ViT: the plan (no torch), then the two tensors.
 
 Only two tensors ever change: the grid rows of ``pos_embed`` (prefix rows are copied
 bit-exact) and, for a new patch size, ``patch_embed.proj.weight`` (FlexiViT pseudo-inverse).
@@ -9,8 +9,7 @@ from __future__ import annotations
 from swin_convert.errors import IncompatibleSpecError, UsageError
 
 from .geometry import grid_of
-from .resample import DEFAULT_METHOD, resample_patch_embed, resample_pos_embed
-from .spec import METHODS, PosEmbedProvenance, ViTSpec, pair
+from .spec import DEFAULT_METHOD, METHODS, PosEmbedProvenance, ViTSpec, legacy_grid, pair
 
 
 def default_method(target_layout: str | None) -> str:
@@ -32,6 +31,10 @@ def plan(spec: ViTSpec, img_size=None, patch_size=None, method: str | None = Non
         raise UsageError(*bad)
     notes = []
     new = spec.replace(img_size=img, patch_size=patch)
+    if grid != spec.grid and method == "hf-legacy" and legacy_grid(spec.grid, grid) != grid:
+        got = legacy_grid(spec.grid, grid)   # refused before anything is written (resample checks it again)
+        raise UsageError(f"transformers <= 4.44 cannot resample a {spec.grid[0]}x{spec.grid[1]} grid to "
+                         f"{grid[0]}x{grid[1]} (its scale factor gives {got[0]}x{got[1]}).", "Use --method hf.")
     if grid != spec.grid:
         prov = (spec.provenance or PosEmbedProvenance()).then(method, spec.grid, grid)
         new = new.replace(provenance=prov)
@@ -53,6 +56,7 @@ def plan(spec: ViTSpec, img_size=None, patch_size=None, method: str | None = Non
 
 def apply(spec: ViTSpec, new: ViTSpec, tensors: dict, method: str | None = None) -> dict:
     """The changed canonical tensors ({name: torch tensor}) for ``spec`` -> ``new`` (from :func:`plan`)."""
+    from .resample import resample_patch_embed, resample_pos_embed
     out = {}
     if new.grid != spec.grid:
         last = new.provenance.resampled[-1] if new.provenance and new.provenance.resampled else None

@@ -8,8 +8,6 @@ are written for a bias-free qkv).
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .._schema import Layout, Runtime, Signature, rule
 from ..spec import ViTSpec
 
@@ -106,6 +104,7 @@ def extra_tensors(spec: ViTSpec) -> dict:
     """torchvision always has in_proj_bias: zeros (float32 numpy) where the canonical qkv has no bias."""
     if spec.qkv_bias:
         return {}
+    import numpy as np
     return {f"encoder.layers.encoder_layer_{b}.self_attention.in_proj_bias": np.zeros(3 * spec.embed_dim, np.float32)
             for b in range(spec.depth)}
 
