@@ -6,12 +6,11 @@ shapes (and hints given by the user). Registers did not exist before timm 0.9.
 """
 from __future__ import annotations
 
-from .._schema import Layout, Signature, rule
+from .._schema import EPS, Layout, Signature, eps_caveat, rule, single_variant
 from ..shapes import TEMPLATES
 from ..spec import ViTSpec
 
 WRAPPER = "model"   # torch.save({'model': state_dict}) as DeiT's main.py does
-EPS = 1e-6
 
 
 def limits(spec: ViTSpec) -> str | None:
@@ -20,18 +19,8 @@ def limits(spec: ViTSpec) -> str | None:
     return None
 
 
-def caveats(spec: ViTSpec) -> list[str]:
-    if abs(spec.layer_norm_eps - EPS) > 1e-12:
-        return [f"DeiT / old timm LayerNorm eps is 1e-6 (source {spec.layer_norm_eps:g}): outputs move by ~1e-6"]
-    return []
-
-
-def variant(spec: ViTSpec) -> int:
-    return 1
-
-
-def variant_of_keys(keys) -> int:
-    return 1
+caveats = eps_caveat("DeiT / old timm")
+variant = variant_of_keys = single_variant
 
 
 def detect(keys) -> bool:

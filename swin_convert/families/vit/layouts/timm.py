@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import re
 
-from .._schema import Layout, Runtime, Signature, rule
+from .._schema import EPS, Layout, Runtime, Signature, eps_caveat, rule, single_variant
 from ..shapes import TEMPLATES
 from ..spec import ViTSpec
-
-EPS = 1e-6
 
 
 def limits(spec: ViTSpec) -> str | None:
@@ -22,18 +20,8 @@ def limits(spec: ViTSpec) -> str | None:
     return None
 
 
-def caveats(spec: ViTSpec) -> list[str]:
-    if abs(spec.layer_norm_eps - EPS) > 1e-12:
-        return [f"timm's LayerNorm eps is 1e-6 (source {spec.layer_norm_eps:g}): outputs move by ~1e-6"]
-    return []
-
-
-def variant(spec: ViTSpec) -> int:
-    return 1
-
-
-def variant_of_keys(keys) -> int:
-    return 1
+caveats = eps_caveat("timm's")
+variant = variant_of_keys = single_variant
 
 
 def detect(keys) -> bool:

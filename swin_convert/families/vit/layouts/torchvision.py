@@ -8,12 +8,11 @@ are written for a bias-free qkv).
 """
 from __future__ import annotations
 
-from .._schema import Layout, Runtime, Signature, rule
+from .._schema import EPS, Layout, Runtime, Signature, eps_caveat, rule, single_variant
 from ..spec import ViTSpec
 
 E = "encoder.layers.encoder_layer_{b}"
 C = "blocks.{b}"
-EPS = 1e-6
 
 
 def limits(spec: ViTSpec) -> str | None:
@@ -30,18 +29,8 @@ def limits(spec: ViTSpec) -> str | None:
     return None
 
 
-def caveats(spec: ViTSpec) -> list[str]:
-    if abs(spec.layer_norm_eps - EPS) > 1e-12:
-        return [f"torchvision's LayerNorm eps is 1e-6 (source {spec.layer_norm_eps:g}): outputs move by ~1e-6"]
-    return []
-
-
-def variant(spec: ViTSpec) -> int:
-    return 1
-
-
-def variant_of_keys(keys) -> int:
-    return 1
+caveats = eps_caveat("torchvision's")
+variant = variant_of_keys = single_variant
 
 
 def detect(keys) -> bool:
