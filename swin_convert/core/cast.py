@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .tensors import DTYPES, ArraySource, Concat, FileSlice, TorchSource
+from .tensors import DTYPES, ArraySource, Concat, FileSlice, TorchSource, tensor_bytes
 from .dtypes import ALIASES, FLOAT_DTYPES, NAMES, TORCH_NAMES, castable, parse_dtype, short_name  # noqa: F401
 
 CAST_CHUNK = 1 << 18            # elements per step (1 MB of fp32: the scratch arrays stay in cache)
@@ -68,8 +68,7 @@ class CastSource:
         """The converted bytes, in order, as numpy arrays of ``CAST_CHUNK`` elements or fewer
         (each valid until the next is asked for: the scratch arrays are reused)."""
         if isinstance(self.source, TorchSource):     # torch is loaded already (the tensor is one): its own cast
-            from .torch_io import cast_chunks
-            yield from cast_chunks(self.source.tensor, self.dtype, CAST_CHUNK)
+            yield from _torch_cast_chunks(self.source.tensor, self.dtype, CAST_CHUNK)
             return
         with _scratch() as work:
             for raw in raw_chunks(self.source, CAST_CHUNK, work):
@@ -87,6 +86,18 @@ class CastSource:
             view[at:at + len(b)] = b
             at += len(b)
         return bytes(buf)
+
+
+def _torch_cast_chunks(t, dtype: str, elems: int):
+    """``t``'s elements cast to the safetensors ``dtype`` by torch itself, ``elems`` at a time, as
+    numpy arrays of unsigned integers of the new width (torch is loaded already: ``t`` is a tensor)."""
+    import torch
+    flat = t.detach().reshape(-1)
+    target = getattr(torch, TORCH_NAMES[dtype])
+    for i in range(0, flat.numel(), elems):
+        part = flat[i:i + elems].to(target).contiguous()
+        yield part.view(torch.int16 if part.element_size() == 2 else torch.int32).numpy().view(
+            "u2" if part.element_size() == 2 else "u4")
 
 
 def _numel(shape) -> int:
@@ -110,7 +121,6 @@ def raw_chunks(source, elems: int, work: "Work | None" = None):
         for part in source.parts:
             yield from raw_chunks(part, elems, work)
     elif isinstance(source, TorchSource):
-        from .torch_io import tensor_bytes    # torch is loaded already: the tensor is one
         flat = source.tensor.detach().reshape(-1)
         for i in range(0, flat.numel(), elems):
             yield np.frombuffer(tensor_bytes(flat[i:i + elems]), dtype=kind)

@@ -146,8 +146,7 @@ class TorchSource:
 
     @property
     def dtype(self) -> str:
-        from .torch_io import torch_to_st_dtype
-        return torch_to_st_dtype(self.tensor.dtype)
+        return TORCH_DTYPE_NAMES[str(self.tensor.dtype).removeprefix("torch.")]
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -161,8 +160,20 @@ class TorchSource:
         out.write(self.tobytes())
 
     def tobytes(self) -> bytes:
-        from .torch_io import tensor_bytes
         return tensor_bytes(self.tensor)
+
+
+# torch's dtype names -> safetensors' (torch itself is imported only by whoever made the tensor)
+TORCH_DTYPE_NAMES = {"float64": "F64", "float32": "F32", "float16": "F16", "bfloat16": "BF16", "int64": "I64",
+                     "int32": "I32", "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL", "uint16": "U16",
+                     "uint32": "U32", "uint64": "U64", "float8_e4m3fn": "F8_E4M3", "float8_e5m2": "F8_E5M2"}
+
+
+def tensor_bytes(t) -> bytes:
+    """A torch tensor's raw bytes (C order); bf16 and fp8 too (viewed as uint8, numpy has no such dtypes)."""
+    import torch    # loaded already: ``t`` is a torch tensor
+    t = t.detach().contiguous().reshape(-1)   # reshape: a (L, 1) view can be "contiguous" with stride != 1
+    return t.view(torch.uint8).numpy().tobytes() if t.numel() else b""
 
 
 @dataclass(frozen=True)

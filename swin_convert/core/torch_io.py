@@ -10,38 +10,14 @@ import torch
 
 from ..errors import BadInputError
 from .cast import CastSource
-from .tensors import DTYPES, ArraySource, Deferred, TorchSource
+from .tensors import DTYPES, TORCH_DTYPE_NAMES, ArraySource, Deferred, TorchSource, tensor_bytes  # noqa: F401
 
-_ST_TO_TORCH = {
-    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
-    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
-    "BOOL": torch.bool,
-}
-for _name, _attr in (("U16", "uint16"), ("U32", "uint32"), ("U64", "uint64"),
-                     ("F8_E4M3", "float8_e4m3fn"), ("F8_E5M2", "float8_e5m2")):
-    if hasattr(torch, _attr):
-        _ST_TO_TORCH[_name] = getattr(torch, _attr)
+_ST_TO_TORCH = {st: getattr(torch, name) for name, st in TORCH_DTYPE_NAMES.items() if hasattr(torch, name)}
 _TORCH_TO_ST = {v: k for k, v in _ST_TO_TORCH.items()}
 
 
 def torch_to_st_dtype(dtype: torch.dtype) -> str:
     return _TORCH_TO_ST[dtype]
-
-
-def tensor_bytes(t: torch.Tensor) -> bytes:
-    t = t.detach().contiguous().reshape(-1)   # reshape: a (L, 1) view can be "contiguous" with stride != 1
-    return t.view(torch.uint8).numpy().tobytes() if t.numel() else b""
-
-
-def cast_chunks(t: torch.Tensor, dtype: str, elems: int):
-    """``t``'s elements cast to the safetensors ``dtype`` by torch, ``elems`` at a time, as numpy
-    arrays of unsigned integers of the new width (swin_convert.core.cast's TorchSource path)."""
-    flat = t.detach().reshape(-1)
-    target = _ST_TO_TORCH[dtype]
-    for i in range(0, flat.numel(), elems):
-        part = flat[i:i + elems].to(target).contiguous()
-        yield part.view(torch.int16 if part.element_size() == 2 else torch.int32).numpy().view(
-            "u2" if part.element_size() == 2 else "u4")
 
 
 def to_torch(source) -> torch.Tensor:

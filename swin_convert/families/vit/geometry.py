@@ -7,7 +7,28 @@ from __future__ import annotations
 
 import math
 
-from .spec import POOLS, ViTSpec, pair
+from ...errors import UsageError
+
+# Functions take a ViTSpec (annotations only: the spec imports this module for its validate(), never
+# the other way round).
+
+POOLS = ("token", "avg", "max", "avgmax", "")
+
+
+def pair(value) -> tuple[int, int]:
+    """``16`` -> (16, 16); ``(h, w)`` / ``[h, w]`` -> (h, w)."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise UsageError(f"A size is one number or a (height, width) pair, got {list(value)}.")
+        return int(value[0]), int(value[1])
+    return int(value), int(value)
+
+
+def legacy_grid(old, new) -> tuple[int, int]:
+    """The grid transformers <= 4.44 reaches from ``old`` aiming at ``new``: it resizes by the scale
+    factor (n + 0.1) / old, and F.interpolate sizes the output floor(old * factor) (in Python floats)."""
+    (oh, ow), (nh, nw) = pair(old), pair(new)
+    return math.floor(float(oh) * ((nh + 0.1) / oh)), math.floor(float(ow) * ((nw + 0.1) / ow))
 
 
 def nearest_multiples(value: int, step: int) -> list[int]:
@@ -69,9 +90,8 @@ def parse_size(text: str) -> tuple[int, int]:
     """'224' -> (224, 224); '224,160' or '224x160' -> (224, 160) (height, width)."""
     parts = [p for p in str(text).replace("x", ",").split(",") if p.strip()]
     if len(parts) not in (1, 2) or not all(p.strip().isdigit() for p in parts):
-        from swin_convert.errors import UsageError
         raise UsageError(f"'{text}' is not a size.", "Give one number (square) or H,W.")
     return pair([int(p) for p in parts] if len(parts) == 2 else int(parts[0]))
 
 
-__all__ = ["grid_of", "square_side", "check_spec", "resize_grid", "parse_size", "nearest_multiples"]
+__all__ = ["pair", "legacy_grid", "POOLS", "grid_of", "square_side", "check_spec", "resize_grid", "parse_size", "nearest_multiples"]

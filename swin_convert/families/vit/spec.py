@@ -8,31 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass, field
 
 from swin_convert.errors import UsageError
 
-POOLS = ("token", "avg", "max", "avgmax", "")
+from .geometry import POOLS, check_spec, legacy_grid, pair
+
 METHODS = ("timm", "hf", "hf-legacy", "torchvision", "bilinear")
 # the resampler of each target layout's runtime (deit -> hf: DeiT's --finetune = transformers >= 4.45)
 DEFAULT_METHOD = {"timm": "timm", "hf": "hf", "torchvision": "torchvision", "deit": "hf"}
-
-
-def legacy_grid(old, new) -> tuple[int, int]:
-    """The grid transformers <= 4.44 reaches from ``old`` aiming at ``new``: it resizes by the scale
-    factor (n + 0.1) / old, and F.interpolate sizes the output floor(old * factor) (in Python floats)."""
-    (oh, ow), (nh, nw) = pair(old), pair(new)
-    return math.floor(float(oh) * ((nh + 0.1) / oh)), math.floor(float(ow) * ((nw + 0.1) / ow))
-
-
-def pair(value) -> tuple[int, int]:
-    """``16`` -> (16, 16); ``(h, w)`` / ``[h, w]`` -> (h, w)."""
-    if isinstance(value, (list, tuple)):
-        if len(value) != 2:
-            raise UsageError(f"A size is one number or a (height, width) pair, got {list(value)}.")
-        return int(value[0]), int(value[1])
-    return int(value), int(value)
 
 
 @dataclass(frozen=True)
@@ -155,7 +139,6 @@ class ViTSpec:
 
     def validate(self) -> "ViTSpec":
         """Raise UsageError when this ViT cannot be built."""
-        from .geometry import check_spec
         reason = check_spec(self)
         if reason:
             raise UsageError(*reason)
