@@ -1,6 +1,7 @@
 """The `swin-convert` command line: parse, call swin_convert.api, render with rich.
 
-Nothing heavy is imported at start-up (no torch): `swin-convert --help` stays instant.
+Nothing heavy is imported at start-up (no torch): `swin-convert --help` stays instant. typer
+itself is imported only when a command line needs it (cli/fast.py reads a plain remap without).
 """
 from __future__ import annotations
 
@@ -8,16 +9,29 @@ import os
 import signal
 import sys
 
-import typer
-
-from . import app as _commands  # noqa: F401  (registers inspect, remap, upscale, push)
-from . import check_cmd as _check  # noqa: F401  (registers check)
 from ..errors import UsageError
-from .common import Output, app, on_sigterm, render_error
+from .output import CommandExit, Output, on_sigterm, render_error
+
+
+def _typer_app():
+    """The typer app, with every command registered."""
+    import importlib
+    importlib.import_module(f"{__name__}.app")          # registers inspect, remap, upscale, push
+    importlib.import_module(f"{__name__}.check_cmd")    # registers check
+    from .common import app
+    globals()["app"] = app        # importing the submodule cli.app bound the name to it
+    return app
+
+
+def __getattr__(name: str):
+    if name == "app":
+        return _typer_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _usage_error_types() -> tuple:
     """Usage-error base classes of typer (0.2x vendors click as typer._click) and of click."""
+    import typer
     found = [t for t in (getattr(typer, "TyperException", None),) if isinstance(t, type)]
     try:
         import click
@@ -28,6 +42,7 @@ def _usage_error_types() -> tuple:
 
 
 def _abort_types() -> tuple:
+    import typer
     found = [typer.Abort]
     try:
         import click
@@ -39,8 +54,11 @@ def _abort_types() -> tuple:
 
 def _run(args=None) -> int:
     """The app without click's standalone handling: its usage errors go through render_error."""
+    app = _typer_app()
     try:
         rv = app(args=args, standalone_mode=False)
+    except CommandExit as e:          # a command's error, rendered already
+        return e.code
     except _abort_types():
         render_error("Aborted.")
         return 130
@@ -79,7 +97,10 @@ def main() -> None:
     if threading_main():
         signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        code = _run()
+        from .fast import run_fast
+        code = run_fast(sys.argv[1:])
+        if code is None:
+            code = _run()
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except KeyboardInterrupt as e:   # outside any command's errors() (start-up, option parsing)

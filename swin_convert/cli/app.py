@@ -1,5 +1,6 @@
-"""The conversion commands: inspect, remap, upscale, push. Each parses, calls swin_convert.api,
-and renders; nothing heavy is imported before a command runs."""
+"""The conversion commands' options: inspect, remap, upscale, push as typer declares them (help,
+panels, types); each hands its parsed parameters to cli/commands.py, which calls swin_convert.api
+and renders. Nothing heavy is imported before a command runs."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,10 +8,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import SwinConvertError
+from . import commands
 from .common import (CastDtypeOpt, EmaOpt, FROM_NAMES, FormatOpt, HeadsOpt, ImgSizeOpt, KeepOtherOpt, LAYOUT_NAMES, NumHeadsOpt,
                      MaxShardOpt, OutOpt, OverwriteOpt, PretrainedOpt, PushOpt, QuietOpt, RevisionOpt, SourceArg, SplitOpt,
-                     SrcWindowOpt, TokenOpt, app, errors, family_flags, warn_token)
+                     SrcWindowOpt, TokenOpt, app)
 
 
 @app.command(epilog="Examples: swin-convert inspect ckpt.pth | swin-convert inspect timm/swin_tiny_patch4_window7_224.ms_in1k")
@@ -22,15 +23,7 @@ def inspect(source: SourceArg,
             revision: RevisionOpt = None, token: TokenOpt = None, fmt: FormatOpt = "human", quiet: QuietOpt = False):
     """Show a checkpoint's family, layout, geometry (Swin: per stage; ViT: grid and pos-embed provenance;
     CSWin: stripes per stage), size and what was assumed."""
-    warn_token(token)
-    with errors(fmt, quiet) as output:
-        from .. import api
-        from ..core.values import parse_size
-        from .render import show_inspect
-        report = api.inspect(source, from_layout, img_size=parse_size(img_size, "--img-size"), window=src_window,
-                             pretrained_window=pretrained_window, num_heads=num_heads, revision=revision,
-                             token=token, **family_flags(split, heads, ema))
-        show_inspect(output, report)
+    return commands.inspect(**locals())   # the parameters, as parsed
 
 
 @app.command(epilog="Example: swin-convert remap official timm swin_tiny_patch4_window7_224.pth -o swin-t-timm/")
@@ -42,17 +35,7 @@ def remap(from_layout: Annotated[str, typer.Argument(metavar="FROM", help=f"auto
           revision: RevisionOpt = None, token: TokenOpt = None, push_to: PushOpt = None,
           keep_other: KeepOtherOpt = None, max_shard_size: MaxShardOpt = None, dtype: CastDtypeOpt = None, fmt: FormatOpt = "human", quiet: QuietOpt = False):
     """Convert a checkpoint from one key layout to another (same weights, same geometry)."""
-    warn_token(token)
-    with errors(fmt, quiet) as output:
-        from .. import api
-        from ..core.values import parse_size
-        from .render import show_written
-        ckpt, result = api.remap(source, to_layout, out, from_layout=from_layout, overwrite=overwrite,
-                                 img_size=parse_size(img_size, "--img-size"), window=src_window, pretrained_window=pretrained_window,
-                                 num_heads=num_heads, revision=revision, token=token, keep_other=keep_other,
-                                 max_shard_size=max_shard_size, dtype=dtype, **family_flags(split, heads, ema))
-        show_written(output, ckpt, to_layout, result)
-        _maybe_push(result, push_to, token, output)
+    return commands.remap(**locals())   # the parameters, as parsed
 
 
 @app.command(epilog="Example: swin-convert upscale swin_base_patch4_window12_384.pth --window 24 --res 768 -o out/")
@@ -97,22 +80,7 @@ def upscale(source: SourceArg, out: OutOpt,
     """Move a checkpoint to a new window size and/or resolution (Swin: V1 tables resized, V2 CPB
     re-evaluated; ViT: position embedding resampled, optionally a new patch size; CSWin: new image
     size and stripe widths, no tensor changes)."""
-    warn_token(token)
-    with errors(fmt, quiet) as output:
-        from .. import api
-        from ..core.values import parse_size
-        from .render import show_upscaled
-        result, written = api.upscale(source, out, to=to_layout, overwrite=overwrite, 
-                                      img_size=parse_size(img_size, "--img-size"),
-                                      src_window=src_window, src_pretrained_window=pretrained_window,
-                                      num_heads=num_heads, revision=revision, token=token, window=window,
-                                      res=parse_size(res, "--res"),
-                                      method=method, patch_size=patch_size, pretrained_window=new_pretrained_window,
-                                      num_classes=num_classes, map_22k_to_1k=map_22k_to_1k, head_map=head_map,
-                                      bake_cpb=bake_cpb, split=split, src_flags=family_flags(src_split, heads, ema),
-                                      keep_other=keep_other, max_shard_size=max_shard_size, dtype=dtype)
-        show_upscaled(output, result, to_layout or result.checkpoint.source_layout, written)
-        _maybe_push(written, push_to, token, output)
+    return commands.upscale(**locals())   # the parameters, as parsed
 
 
 @app.command()
@@ -126,21 +94,4 @@ def push(folder: Annotated[Path, typer.Argument(help="An output folder of remap/
          overwrite_card: Annotated[bool, typer.Option("--overwrite-card", help="Replace the repo's README.md.")] = False,
          token: TokenOpt = None, fmt: FormatOpt = "human", quiet: QuietOpt = False):
     """Upload an output folder (safetensors, config, model card) to the Hugging Face Hub in one commit."""
-    warn_token(token)
-    with errors(fmt, quiet) as output:
-        from .render import show_push
-        from ..api import push as push_folder
-        result = push_folder(folder, repo_id, private=private, revision=revision, create_pr=create_pr,
-                             commit_message=commit_message, dry_run=dry_run, overwrite_card=overwrite_card,
-                             token=token)
-        show_push(output, result, repo_id, revision)
-
-
-def _maybe_push(result, repo_id: Optional[str], token: Optional[str], output) -> None:
-    if not repo_id:
-        return
-    if result.kind != "folder":
-        raise SwinConvertError("--push-to needs a folder output.", "Give -o a folder path (no file suffix).")
-    from .render import show_push
-    from ..api import push as push_folder
-    show_push(output, push_folder(result.out, repo_id, token=token), repo_id, nested=True)
+    return commands.push(**locals())   # the parameters, as parsed

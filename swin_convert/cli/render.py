@@ -2,6 +2,16 @@
 from __future__ import annotations
 
 import json
+import re
+
+_TAG = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
+
+
+def _esc(value) -> str:
+    """``value`` as text rich prints literally (rich.markup.escape, without importing rich): a
+    path like ``out[v2]/`` would otherwise lose its ``[v2]`` as a style tag."""
+    text = _TAG.sub(lambda m: f"{m.group(1)}{m.group(1)}\\{m.group(2)}", str(value))
+    return text + "\\" if text.endswith("\\") and not text.endswith("\\\\") else text
 
 
 def _size(n: int) -> str:
@@ -39,9 +49,9 @@ def render_inspect(report, console, fmt: str = "human") -> None:
         return
     ckpt, spec = report.ckpt, report.ckpt.spec
     facts = _describe(ckpt, spec)
-    console.print(f"[bold]{ckpt.source}[/]")
+    console.print(f"[bold]{_esc(ckpt.source)}[/]")
     console.print(f"  layout        {ckpt.source_layout}  ({facts['label']}{facts['detail']})")
-    console.print(f"  file          {report.path} ({report.format}, {_size(report.file_size)})")
+    console.print(f"  file          {_esc(report.path)} ({report.format}, {_size(report.file_size)})")
     console.print(f"  parameters    {ckpt.num_params:,}  dtypes {', '.join(f'{k} x{v}' for k, v in report.dtypes.items())}")
     console.print(f"  image size    {facts['summary']}")
     console.print(stage_table(facts))
@@ -50,39 +60,39 @@ def render_inspect(report, console, fmt: str = "human") -> None:
 
 def _render_notes(ckpt, console) -> None:
     for note in ckpt.notes:
-        console.print(f"  [dim]note[/] {note}")
+        console.print(f"  [dim]note[/] {_esc(note)}")
     for note in ckpt.assumptions.notes:
-        console.print(f"  [yellow]assumed[/] {note}")
+        console.print(f"  [yellow]assumed[/] {_esc(note)}")
 
 
 def render_written(ckpt, layout: str, result, console) -> None:
-    console.print(f"[green]Wrote[/] {result.out} ({layout} layout, {_describe(ckpt, ckpt.spec)['label']}, "
+    console.print(f"[green]Wrote[/] {_esc(result.out)} ({layout} layout, {_describe(ckpt, ckpt.spec)['label']}, "
                   f"{result.tensors} tensors, from {ckpt.source_layout})")
     for f in result.files if result.kind == "folder" else []:
-        console.print(f"  {f.name}")
+        console.print(f"  {_esc(f.name)}")
     _render_notes(ckpt, console)
     for note in getattr(result, "notes", ()):
-        console.print(f"  [yellow]output[/] {note}")
+        console.print(f"  [yellow]output[/] {_esc(note)}")
 
 
 def render_upscaled(result, layout: str, written, console) -> None:
     before, after = result.source_spec, result.checkpoint.spec
     facts = _describe(result.checkpoint, after, before)
-    console.print(f"[green]Wrote[/] {written.out} ({layout} layout, {facts['label']}): "
+    console.print(f"[green]Wrote[/] {_esc(written.out)} ({layout} layout, {facts['label']}): "
                   f"{_px(before.img_size)} -> {_px(after.img_size)} px")
     console.print(stage_table(facts))
     for line in result.summary:
-        console.print(f"  {line}")
+        console.print(f"  {_esc(line)}")
     _render_notes(result.checkpoint, console)
     for note in getattr(written, "notes", ()):
-        console.print(f"  [yellow]output[/] {note}")
+        console.print(f"  [yellow]output[/] {_esc(note)}")
 
 
 def render_push(result, console) -> None:
     verb = "Would upload" if getattr(result, "dry_run", False) else "Uploaded"
-    console.print(f"[green]{verb}[/] {len(result.files)} file(s) to {result.url}")
+    console.print(f"[green]{verb}[/] {len(result.files)} file(s) to {_esc(result.url)}")
     for f in result.files:
-        console.print(f"  {f}")
+        console.print(f"  {_esc(f)}")
     if getattr(result, "card_kept", False):
         console.print("  kept the repo's existing README.md (pass --overwrite-card to replace it)")
 
@@ -129,7 +139,7 @@ def show_inspect(out, report) -> None:
     if out.json:
         out.result({"command": "inspect", **report.to_dict()})
     else:
-        from .common import console
+        from .output import result_console as console
         render_inspect(report, console())
 
 
@@ -137,7 +147,7 @@ def show_written(out, ckpt, layout: str, result) -> None:
     if out.json:
         out.result(written_doc(ckpt, layout, result))
     else:
-        from .common import console
+        from .output import result_console as console
         render_written(ckpt, layout, result, console())
 
 
@@ -145,14 +155,14 @@ def show_upscaled(out, result, layout: str, written) -> None:
     if out.json:
         out.result(upscaled_doc(result, layout, written))
     else:
-        from .common import console
+        from .output import result_console as console
         render_upscaled(result, layout, written, console())
 
 
 def show_push(out, result, repo_id: str, revision: str | None = None, nested: bool = False) -> None:
     """push's result; ``nested``: remap/upscale --push-to, added to their document as "push"."""
     if not out.json:
-        from .common import console
+        from .output import result_console as console
         render_push(result, console())
     elif nested and out.doc is not None:
         out.doc["push"] = {k: v for k, v in push_doc(result, repo_id, revision).items() if k != "command"}

@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from ..errors import BadInputError, HubError, SwinConvertError, UsageError
+from .progress import hub_bars as _hub_bars, progress_bar as _progress_bar, set_download_progress  # noqa: F401
 from .shards import check_placement, is_index, read_index, shard_names
 
 logger = logging.getLogger(__name__)
@@ -368,7 +369,7 @@ def _download(repo_id: str, filename: str, revision: str | None, *, token, cache
 
     return hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache_dir, token=token,
                            library_name=LIBRARY_NAME, library_version=__version__,
-                           tqdm_class=None if progress and _hub_bars else silent_tqdm)
+                           tqdm_class=None if progress and _hub_bars() else silent_tqdm)
 
 
 def _remote_card(repo_id: str, commit: str, files: list[str], *, token, cache_dir) -> dict:
@@ -815,27 +816,6 @@ def _interrupted(url: str, size: int, total: int | None) -> HubError:
     of = f" of {total}" if total is not None else ""
     return HubError(f"The download of '{_safe_url(url)}' stopped after {size}{of} bytes.",
                     "Run the same command again; the download resumes where it stopped.", url=_safe_url(url))
-
-
-_download_progress = None   # set by the CLI: (label, total, initial) -> context manager yielding advance(n)
-_hub_bars = True            # huggingface_hub's own tqdm bars (stderr) on Hub downloads
-
-
-def set_download_progress(factory, *, hub_bars: bool = True) -> None:
-    """Where URL downloads report progress (the CLI passes a rich bar; the library draws nothing);
-    ``hub_bars=False`` also silences huggingface_hub's bars on Hub downloads (the CLI's --quiet)."""
-    global _download_progress, _hub_bars
-    _download_progress, _hub_bars = factory, hub_bars
-
-
-@contextmanager
-def _progress_bar(label: str, total: int | None, initial: int, enabled: bool):
-    """The download bar the caller installed (``set_download_progress``); yields ``advance(n)``."""
-    if not enabled or _download_progress is None:
-        yield lambda n: None
-        return
-    with _download_progress(label or "download", total, initial) as advance:
-        yield advance
 
 
 # --- checksums ----------------------------------------------------------------------------

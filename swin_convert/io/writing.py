@@ -11,9 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,12 +126,6 @@ def _save_pth(path: Path, tensors: dict, wrap: str | None, extra: dict | None = 
                                "a file-size limit.", "Free some space (or raise `ulimit -f`) and run it again.") from None
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def _make_parents(folder: Path) -> list[Path]:
     """mkdir -p ``folder``; the folders it created, deepest first (removed again if the write fails)."""
     missing = []
@@ -153,7 +144,26 @@ def _remove_created(created: list[Path]) -> None:
 
 
 def _temp_name(out: Path, suffix: str) -> Path:
-    return out.parent / f".{out.name}.{secrets.token_hex(4)}{suffix}"
+    return out.parent / f".{out.name}.{os.urandom(4).hex()}{suffix}"
+
+
+def _temp_dir(out: Path, suffix: str) -> Path:
+    """A new hidden sibling folder, made as mkdir makes it (0777 less the umask). Not tempfile's
+    mkdtemp (0700, and tempfile imports shutil, random and hashlib: ~8 ms of every remap)."""
+    for _ in range(100):
+        path = _temp_name(out, suffix)
+        try:
+            os.mkdir(path, 0o777)
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(17, "Could not create a temporary folder", str(out.parent))
+
+
+def _rmtree(path: Path) -> None:
+    if os.path.lexists(path):
+        import shutil
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -191,21 +201,21 @@ def _atomic_file(out: Path):
 @contextlib.contextmanager
 def _atomic_dir(out: Path):
     created = _make_parents(out.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    done = False
-    try:
-        os.chmod(tmp, 0o777 & ~_umask())     # mkdtemp makes 0700; a folder should be like mkdir's
+    done, tmp = False, None
+    try:    # from before the folder exists, like _atomic_file
+        tmp = _temp_dir(out, ".tmp")
         yield tmp
         if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+            old = _temp_dir(out, ".old")
             os.replace(out, old / "previous")
             os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
+            _rmtree(old)
         else:
             os.replace(tmp, out)
         done = True
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            _rmtree(tmp)
         if not done:
             _remove_created(created)
 

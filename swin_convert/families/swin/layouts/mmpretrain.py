@@ -9,7 +9,6 @@ windows through ``stage_cfgs``. A ``.pth`` output is ``{'state_dict': ..., 'meta
 The V2 model deletes both persisted buffers from any incoming dict and regenerates them.
 """
 import contextlib
-import logging
 
 from ....core.runtime import forward_module, raise_if_incomplete, torch_state
 from ....core.schema import Layout, Runtime, Signature
@@ -69,6 +68,7 @@ def build_classifier(spec):
 @contextlib.contextmanager
 def _quiet_mmengine():
     """mmpretrain V2 logs (to stdout) that it regenerates its buffers; the check has its own output."""
+    import logging
     from mmengine.logging import MMLogger
     logger = MMLogger.get_current_instance()
     level = logger.level

@@ -8,7 +8,6 @@ loaded by ``timm.create_model('local-dir:OUT', pretrained=True)``.
 import functools
 import json
 import re
-from importlib import resources
 
 from ....core.preprocess import data_config, label_names
 from ....core.runtime import forward_module, load_strict, torch_state
@@ -114,6 +113,7 @@ def read_hints(cfg: dict):
 
 @functools.lru_cache(maxsize=1)
 def _timm_table() -> dict:
+    from importlib import resources
     return json.loads(resources.files("swin_convert").joinpath("data", TIMM_ARCHS).read_text())
 
 
