@@ -39,18 +39,24 @@ def make_checkpoint(spec: SwinSpec, folder: Path, seed: int = 0) -> tuple[Path, 
     return pth, st
 
 
-def measure(cmd: list[str], env: dict | None = None, out: Path | None = None) -> tuple[float, float]:
+def measure(cmd: list[str], env: dict | None = None, out: Path | None = None,
+            warm: tuple = ()) -> tuple[float, float]:
     """(wall seconds, peak RSS MB) of one command, run by a small wrapper process.
 
     ``out``: the command's output, removed first so every run (cp's too) writes a new file; the
     dirty pages of earlier runs are flushed first (``sync``, not timed), so no run pays for
-    another's write-back. Reads come from a warm page cache in every run alike.
+    another's write-back. ``warm``: the inputs, read (not timed) before every run, so that reads
+    come from a warm page cache in every run alike (these VMs reclaim cold page cache: kdamond).
     """
     if out is not None:
         if out.is_dir():
             shutil.rmtree(out)
         elif out.exists():
             out.unlink()
+    for path in warm:
+        with open(path, "rb") as f:
+            while f.read(1 << 24):
+                pass
     os.sync()
     done = subprocess.run([sys.executable, "-S", "-c", _WRAPPER, json.dumps(cmd)], env=dict(os.environ, **(env or {})),
                           capture_output=True, text=True, check=True)
@@ -81,14 +87,29 @@ def compile_package() -> None:
                    stdout=subprocess.DEVNULL)
 
 
-def measure_all(cases: list[tuple], repeat: int) -> list[tuple[str, float, float]]:
+def measure_all(cases: list[tuple], repeat: int, warm: tuple = (), rounds: dict | None = None
+                ) -> list[tuple[str, float, float]]:
     """(name, median seconds, largest peak RSS MB) of each ``(name, argv, out)`` case; the cases run
-    interleaved, ``repeat`` rounds, so drift in the machine's load hits every command alike."""
+    interleaved, ``repeat`` rounds, so drift in the machine's load hits every command alike.
+    ``rounds``: filled with every run's seconds per case (for paired ratios, round by round)."""
     runs: dict[str, list] = {name: [] for name, *_ in cases}
     for _ in range(repeat):
         for name, cmd, out in cases:
-            runs[name].append(measure(cmd, out=out))
+            runs[name].append(measure(cmd, out=out, warm=warm))
+    if rounds is not None:
+        rounds.update({name: [r[0] for r in rs] for name, rs in runs.items()})
     return [(name, statistics.median(r[0] for r in rs), max(r[1] for r in rs)) for name, rs in runs.items()]
+
+
+def paired(num: list[float], den: list[float]) -> tuple[float, float, float]:
+    """(median of the round-by-round ratios, ratio of the medians, ratio of the fastest runs).
+
+    On these machines a run is now and then 5-30x slower for reasons outside it (the host's disk
+    stalling write-back, the VM reclaiming page cache), in any command, cp's too. The ratio of the
+    fastest runs is each command's own cost with the stalls out of the way; the other two say how
+    a typical run compares."""
+    ratios = [a / b for a, b in zip(num, den)]
+    return statistics.median(ratios), statistics.median(num) / statistics.median(den), min(num) / min(den)
 
 
 def generate(folder: Path) -> tuple[Path, Path]:

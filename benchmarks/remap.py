@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _bench import compile_package, generate, measure_all, table
+from _bench import compile_package, generate, measure_all, paired, table
 
 PY = sys.executable
 CLI = [PY, str(Path(__file__).resolve().parents[1] / "cli.py")]
@@ -92,16 +92,21 @@ def run(work: Path, repeat: int, only: set | None = None, skip_runtimes: bool = 
     size_mb = st.stat().st_size / 2 ** 20
     picked = [c for c in cases(work, pth, st) if (only is None or c[0] in only)
               and not (skip_runtimes and c[0] in ("base", "timm"))]
-    rows = measure_all([(name, cmd, out) for _, name, cmd, out in picked], repeat)
+    rounds: dict = {}
+    rows = measure_all([(name, cmd, out) for _, name, cmd, out in picked], repeat, warm=(pth, st), rounds=rounds)
     secs = {key: row[1] for (key, *_), row in zip(picked, rows)}
+    every = {key: rounds[name] for key, name, *_ in picked}
     rss = {key: row[2] for (key, *_), row in zip(picked, rows)}
     base = secs.get("base") or next(iter(secs.values()))
     print(f"Swin-L 384 w12, 21841 classes: {size_mb:.0f} MB fp32; median of {repeat} run(s); page cache warm\n")
     print(table(rows, base, size_mb))
     print()
+    print(f"{'ratio':<38}   paired   medians  fastest")
     for label, num, den, target in RATIOS:
         if num in secs and den in secs:
-            print(f"{label:<38} = {secs[num] / secs[den]:.2f}" + (f"  (target {target})" if target else ""))
+            p, m, f = paired(every[num], every[den])
+            print(f"{label:<38} = {p:6.2f}  {m:7.2f}  {f:7.2f}" + (f"  (target {target})" if target else ""))
+    print("\npaired: median of the round-by-round ratios; fastest: fastest run / fastest run")
     for key in ("pth_folder", "st_folder", "st_folder_bf16", "pth_folder_bf16"):
         if key in rss:
             print(f"peak RSS / file size ({key}){'':<{20 - len(key)}} = {rss[key] / size_mb:.2f}  (target <= 0.5)")
@@ -110,7 +115,7 @@ def run(work: Path, repeat: int, only: set | None = None, skip_runtimes: bool = 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--only", default=None, help="comma-separated row keys (default: every row)")
     parser.add_argument("--skip-runtimes", action="store_true",
                         help="Leave out the torch.load and timm paths (the slow ones).")

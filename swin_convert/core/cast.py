@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 import threading
 from dataclasses import dataclass
 
@@ -209,9 +208,6 @@ def _f64_to_f32(raw: np.ndarray, work: Work) -> np.ndarray:
     return out.view(np.uint32)
 
 
-_LITTLE = sys.byteorder == "little"
-
-
 def f32_to_bf16(u: np.ndarray, work: Work | None = None) -> np.ndarray:
     """fp32 bits -> bf16 bits, round to nearest even (c10's ``round_to_nearest_even``):
     ``(u + 0x7FFF + ((u >> 16) & 1)) >> 16``; a NaN becomes 0xFFFF."""
@@ -222,11 +218,8 @@ def f32_to_bf16(u: np.ndarray, work: Work | None = None) -> np.ndarray:
     np.add(t, 0x7FFF, out=t)
     np.add(t, u, out=t)            # wraps only for NaN bit patterns, replaced below
     out = work.get("out16", np.uint16, u.size)
-    if _LITTLE:                    # the high halves are the result: one strided copy instead of shift + cast
-        np.copyto(out, t.view(np.uint16)[1::2])
-    else:
-        np.right_shift(t, 16, out=t)
-        np.copyto(out, t, casting="unsafe")
+    np.right_shift(t, 16, out=t)   # shift + narrowing copy: 45 us a chunk, a strided copy of the high halves 75
+    np.copyto(out, t, casting="unsafe")
     _fix_nan(u, out, work, lambda o, nan: o.__setitem__(nan, 0xFFFF))
     return out
 
