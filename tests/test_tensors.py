@@ -121,23 +121,29 @@ def _data_layout(path):
     return 8 + n, {k: tuple(v["data_offsets"]) for k, v in header.items()}
 
 
+def spy_copies(monkeypatch) -> list:
+    """Every os.copy_file_range call from now on, as (offset_src, offset_dst, count); still copies."""
+    import os
+    calls = []
+    real = os.copy_file_range
+
+    def spy(src, dst, count, offset_src=None, offset_dst=None, *args):
+        calls.append((offset_src, offset_dst, count))
+        return real(src, dst, count, offset_src, offset_dst, *args)
+    monkeypatch.setattr(os, "copy_file_range", spy)
+    return calls
+
+
 def test_writer_keeps_the_order_and_page_aligns_the_largest_range(tmp_path, monkeypatch):
     """Header and data in the order given; tensors adjacent in their file and here are one kernel
     copy; the header is padded so the largest range keeps its offset within a page."""
-    import os
     src = tmp_path / "a.safetensors"
     tensors = {"a": torch.randn(1024, 4), "b": torch.randn(3000), "c": torch.randn(7)}
     save_file(tensors, str(src), metadata={"note": "x" * 37})   # an odd header length
     src_start, src_spans = _data_layout(src)
     _, sources = read_safetensors_header(src)
     order = sorted(tensors, key=lambda k: src_spans[k][0])          # as they lie in the file
-    calls = []
-    real = os.copy_file_range
-
-    def spy(src_fd, dst_fd, count, offset_src=None, offset_dst=None, *args):
-        calls.append((offset_src, offset_dst, count))
-        return real(src_fd, dst_fd, count, offset_src, offset_dst, *args)
-    monkeypatch.setattr(os, "copy_file_range", spy)
+    calls = spy_copies(monkeypatch)
     out = tmp_path / "b.safetensors"
     items = [("arr", ArraySource(np.arange(6, dtype=np.float32)))] + [(k, sources[k]) for k in order]
     write_safetensors(out, items, {"k": "v"})
@@ -156,8 +162,6 @@ def test_writer_keeps_the_order_and_page_aligns_the_largest_range(tmp_path, monk
 def test_vit_safetensors_remap_is_one_kernel_copy(tmp_path, monkeypatch):
     """ViT timm -> hf of a whole file: renames and q/k/v row blocks lie back to back in both, so the
     data section is one copy_file_range, at the same offset within a page."""
-    import os
-
     from swin_convert import api
     from swin_convert.core.checkpoint import CanonicalCheckpoint
     from swin_convert.families.vit.shapes import canonical_shapes
@@ -167,13 +171,7 @@ def test_vit_safetensors_remap_is_one_kernel_copy(tmp_path, monkeypatch):
     tensors = {k: ArraySource(rng.standard_normal(s, dtype=np.float32)) for k, s in canonical_shapes(spec).items()}
     path = tmp_path / "timm.safetensors"
     api.save(CanonicalCheckpoint(spec, tensors, source="t", source_layout="timm", family="vit"), "timm", path)
-    calls = []
-    real = os.copy_file_range
-
-    def spy(src, dst, count, offset_src=None, offset_dst=None, *args):
-        calls.append((offset_src, offset_dst, count))
-        return real(src, dst, count, offset_src, offset_dst, *args)
-    monkeypatch.setattr(os, "copy_file_range", spy)
+    calls = spy_copies(monkeypatch)
     out = tmp_path / "hf.safetensors"
     api.remap(path, "hf", out)
     start, spans = _data_layout(path)

@@ -352,7 +352,7 @@ def parse_header_json(blob: bytes, path: str) -> dict:
     """The header's JSON object (numbers kept exact; nesting, NaN and huge numbers refused)."""
     try:
         header = json.loads(blob, parse_float=_no_float, parse_constant=_no_float, parse_int=_bounded_int,
-                            object_pairs_hook=_unique_keys)
+                            object_pairs_hook=unique_keys)
     except _HeaderValueError as e:
         raise _bad(path, f"has a header with {e}") from None
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError):
@@ -384,10 +384,21 @@ class _HeaderValueError(ValueError):
     pass
 
 
-def _unique_keys(pairs: list) -> dict:
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        raise _HeaderValueError("a name given twice")
+class DuplicateKey(_HeaderValueError):
+    """A JSON object that names ``key`` twice (json.loads would keep the last silently)."""
+
+    def __init__(self, key):
+        super().__init__("a name given twice")
+        self.key = key
+
+
+def unique_keys(pairs: list) -> dict:
+    """``object_pairs_hook`` for untrusted JSON: a key given twice raises :class:`DuplicateKey`."""
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise DuplicateKey(k)
+        out[k] = v
     return out
 
 
@@ -429,11 +440,12 @@ def _check_extents(path: str, header: dict, data_start: int) -> None:
             raise _bad(path, "has overlapping tensors in its header")
 def _bad(path: str, what: str) -> BadInputError:
     """One line whatever the file holds: tensor names and paths are shown with control characters escaped."""
-    return BadInputError(_one_line(f"'{path}' {what}."), "Check the file (it may be truncated or corrupt) and download it again.",
+    return BadInputError(printable(f"'{path}' {what}."), "Check the file (it may be truncated or corrupt) and download it again.",
                          path=path)
 
 
-def _one_line(text: str) -> str:
+def printable(text: str) -> str:
+    """``text`` on one line: control characters (a newline in a tensor name) shown escaped."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 

@@ -21,7 +21,7 @@ import os
 import re
 from pathlib import Path, PurePosixPath
 
-from ..core.tensors import MAX_HEADER
+from ..core.tensors import MAX_HEADER, DuplicateKey, printable, unique_keys
 from ..errors import BadInputError, UsageError
 
 SAFE_INDEX = "model.safetensors.index.json"
@@ -154,9 +154,9 @@ def read_index(path: Path) -> dict[str, str]:
     with open(path, "rb") as f:
         blob = f.read(size + 1)
     try:
-        index = json.loads(blob, object_pairs_hook=_unique_keys)
-    except _Duplicate as e:
-        raise _bad(path, f"lists '{_shown(e)}' twice") from None
+        index = json.loads(blob, object_pairs_hook=unique_keys)
+    except DuplicateKey as e:
+        raise _bad(path, f"lists '{_shown(e.key)}' twice") from None
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError):
         raise _bad(path, "is not valid JSON") from None
     if not isinstance(index, dict):
@@ -238,20 +238,7 @@ def check_placement(label: str, weight_map: dict[str, str], held: dict[str, list
 
 def _shown(name: str) -> str:
     """A name for a one-line message: at most 100 characters, control characters escaped."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(name)[:100])
-
-
-class _Duplicate(ValueError):
-    pass
-
-
-def _unique_keys(pairs: list) -> dict:
-    out = {}
-    for k, v in pairs:
-        if k in out:
-            raise _Duplicate(k)
-        out[k] = v
-    return out
+    return printable(str(name)[:100])
 
 
 def _bad(path, what: str) -> BadInputError:
