@@ -12,9 +12,10 @@ import json
 import math
 import os
 import struct
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Protocol
+from typing import Callable, Iterable, Protocol
 
 from ..errors import BadInputError
 
@@ -29,6 +30,7 @@ DTYPES = {
 _NP_NAME_TO_ST = {v: k for k, (_, v) in DTYPES.items() if v is not None}
 MAX_HEADER = 100 * 1024 * 1024
 COPY_CHUNK = 64 * 1024 * 1024
+FILLERS = 2        # threads (the caller's included) that make Pieces; the writes serialise on the file's lock
 
 
 class TensorSource(Protocol):
@@ -535,8 +537,152 @@ def _write_all(out, blob: bytes, items, offsets, runs: list[_Run], rest: list[in
     finally:
         for f in handles.values():
             f.close()
+    fd = _positional_fd(out)
+    pieces, rest = _split_pieces(items, rest, start, offsets, fd)
+    if pieces:
+        out.flush()
+        fill_pieces(fd, pieces)
     for i in rest:
         out.seek(start + offsets[i])
         items[i][1].write_to(out)
     out.seek(0, os.SEEK_END)
     out.flush()
+
+
+# ----------------------------------------------------------------------------------------
+# sources made in independent pieces by a few threads (a cast of a file range)
+# ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Piece:
+    """An independent slab of a source's output bytes: ``fill(files, fd, pos)`` writes them at
+    ``pos`` of the descriptor ``fd`` (with ``os.pwrite``), reading what it needs through ``files``.
+    A source that offers ``pieces()`` (a cast of a file range) is made by :data:`FILLERS` threads at
+    once: numpy and the reads and writes release the GIL, and each piece has its own place."""
+
+    at: int                                  # offset in the source's bytes
+    fill: Callable[["Files", int, int], None]
+
+
+class Files:
+    """Read descriptors of the source files, shared by the threads filling pieces."""
+
+    def __init__(self):
+        self._fds: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._write = threading.Lock()
+
+    def pwrite(self, fd: int, data, pos: int) -> None:
+        """``pwrite_all``, one thread at a time: two writers of one file contend for its inode lock,
+        which spins (a CPU each); this lock sleeps, so the other thread reads and converts meanwhile."""
+        with self._write:
+            pwrite_all(fd, data, pos)
+
+    def pread_into(self, path: str, buf, offset: int) -> None:
+        """Fill ``buf`` (a writable buffer) from ``path`` at ``offset``; a short file is a BadInputError."""
+        with self._lock:
+            fd = self._fds.get(path)
+            if fd is None:
+                fd = self._fds[path] = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        view, done = memoryview(buf).cast("B"), 0
+        while done < len(view):
+            if _PREADV:
+                n = os.preadv(fd, [view[done:]], offset + done)
+            else:
+                got = os.pread(fd, len(view) - done, offset + done)
+                n = len(got)
+                view[done:done + n] = got
+            if n <= 0:
+                raise BadInputError(printable(f"'{path}' ended early while reading a tensor."),
+                                    "The file is truncated; download it again.", path=path)
+            done += n
+
+    def close(self) -> None:
+        with self._lock:
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()
+
+
+def pwrite_all(fd: int, data, pos: int) -> None:
+    """All of ``data`` at ``pos`` of ``fd`` (a short write is continued; ENOSPC and EFBIG raise)."""
+    view, done = memoryview(data).cast("B"), 0
+    while done < len(view):
+        done += os.pwrite(fd, view[done:], pos + done)
+
+
+_PREADV = hasattr(os, "preadv")
+_POSITIONAL = hasattr(os, "pwrite") and hasattr(os, "pread")
+
+
+def _positional_fd(out) -> int | None:
+    """The descriptor of ``out`` when pieces can be written to it with ``pwrite`` (None: write in order)."""
+    if not _POSITIONAL:
+        return None
+    try:
+        return out.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _split_pieces(items, rest: list[int], start: int, offsets, fd) -> tuple[list, list[int]]:
+    """(``(pos, fill)`` of every piece, the indices still to be written in order)."""
+    if fd is None:
+        return [], rest
+    pieces, left = [], []
+    for i in rest:
+        split = getattr(items[i][1], "pieces", None)
+        parts = split() if split is not None else None
+        if parts:
+            pieces += [(start + offsets[i] + p.at, p.fill) for p in parts]
+        else:
+            left.append(i)
+    return pieces, left
+
+
+def fill_pieces(fd: int, pieces: list, workers: int | None = None) -> None:
+    """Run ``fill(files, fd, pos)`` for every ``(pos, fill)``, on ``workers`` threads (the caller's
+    one of them; default: :data:`FILLERS`, at most the CPUs this process may use). The first error
+    stops the others after their current piece and is raised here once all have stopped, so that
+    nothing writes to ``fd`` after this returns (a signal while waiting included)."""
+    workers = max(1, min(workers or FILLERS, _cpus(), len(pieces)))
+    files, jobs, lock, stop, failed = Files(), iter(pieces), threading.Lock(), threading.Event(), []
+
+    def work() -> None:
+        try:
+            while not stop.is_set():
+                with lock:
+                    job = next(jobs, None)
+                if job is None:
+                    return
+                job[1](files, fd, job[0])
+        except BaseException as e:    # noqa: BLE001 -- handed to the caller's thread, raised there
+            failed.append(e)
+            stop.set()
+
+    helpers = [threading.Thread(target=work, name=f"swin-convert-fill-{k}", daemon=True)
+               for k in range(workers - 1)]
+    late = None
+    try:
+        for t in helpers:
+            t.start()
+        work()
+    finally:
+        for t in helpers:
+            while t.is_alive():
+                try:
+                    t.join()
+                except BaseException as e:    # noqa: BLE001 -- a signal while joining: stop, wait, raise
+                    late = late or e
+                    stop.set()
+        files.close()
+    if failed:
+        raise failed[0]
+    if late is not None:
+        raise late
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
