@@ -12,11 +12,15 @@ TORCH_PINS := "torch==2.14.1" "torchvision==0.29.1"
 LOCK := $(shell command -v flock >/dev/null 2>&1 && echo "flock .venv.lock")
 VENV_NEW := [ -x $(BIN)/python ] || { $(PY) -m venv $(VENV) && $(BIN)/pip install -q --upgrade pip; }
 
-$(VENV)/.installed: pyproject.toml
-	$(LOCK) sh -c '[ $@ -nt pyproject.toml ] || { $(VENV_NEW); $(BIN)/pip install -q $(TORCH_PINS) -e ".[timm,transformers,images]" && touch $@; }'
+# setup.py builds the optional C kernels of --dtype (swin_convert/core/_castc.c) in place.
+BUILD_FILES := pyproject.toml setup.py swin_convert/core/_castc.c
+UP_TO_DATE = [ $@ -nt pyproject.toml ] && [ $@ -nt setup.py ] && [ $@ -nt swin_convert/core/_castc.c ]
 
-$(VENV)/.installed-test: pyproject.toml
-	$(LOCK) sh -c '[ $@ -nt pyproject.toml ] || { $(VENV_NEW); $(BIN)/pip install -q $(TORCH_PINS) -e ".[test]" && touch $(VENV)/.installed $@; }'
+$(VENV)/.installed: $(BUILD_FILES)
+	$(LOCK) sh -c '$(UP_TO_DATE) || { $(VENV_NEW); $(BIN)/pip install -q $(TORCH_PINS) -e ".[timm,transformers,images]" && touch $@; }'
+
+$(VENV)/.installed-test: $(BUILD_FILES)
+	$(LOCK) sh -c '$(UP_TO_DATE) || { $(VENV_NEW); $(BIN)/pip install -q $(TORCH_PINS) -e ".[test]" && touch $(VENV)/.installed $@; }'
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
@@ -32,4 +36,4 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/remap.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info swin_convert/core/_castc*.so swin_convert/core/_castc*.pyd

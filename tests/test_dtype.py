@@ -1,8 +1,10 @@
 """``--dtype fp32|fp16|bf16`` on remap and upscale: casts while streaming (swin_convert.core.cast).
 
 Casts are compared bit for bit with torch's ``Tensor.to`` (every 16-bit pattern, random 32-bit
-patterns, and the edge values: ties, subnormals, fp16 overflow, inf, NaN); outputs are loaded
-strictly by transformers / timm and compared with the fp32 source's logits.
+patterns, and the edge values: ties, subnormals, fp16 overflow, inf, NaN), on both implementations
+(the compiled kernels of core/_castc.c and numpy's), which must also agree with each other bit for
+bit, NaN payloads included; outputs are loaded strictly by transformers / timm and compared with
+the fp32 source's logits.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from runtimes import fixed_input, logits, save_source, small_spec
 from swin_convert import api
 from swin_convert.check import engine as chk
 from swin_convert.core import cast as C
+from swin_convert.core import tensors as T
 from swin_convert.core.checkpoint import CanonicalCheckpoint
 from swin_convert.core.tensors import ArraySource, FileSlice, TorchSource, read_safetensors_header, write_safetensors
 from swin_convert.core.torch_io import to_torch
@@ -106,12 +109,67 @@ def assert_same_bits(got: np.ndarray, want: np.ndarray, dst: str) -> None:
 
 PAIRS = [("F32", "BF16"), ("F32", "F16"), ("F16", "F32"), ("BF16", "F32"), ("F16", "BF16"), ("BF16", "F16"),
          ("F64", "F32"), ("F64", "F16"), ("F64", "BF16")]
+BACKENDS = ["kernels", "numpy"]
+
+
+def use_backend(monkeypatch, backend: str) -> None:
+    """Cast file ranges with the compiled kernels (skipped where they are not built) or with numpy."""
+    if backend == "numpy":
+        monkeypatch.setattr(C, "_KERNELS", None)
+    elif C.kernels() is None:
+        pytest.skip("swin_convert.core._castc is not built here (no C compiler): numpy casts")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request, monkeypatch):
+    use_backend(monkeypatch, request.param)
+    return request.param
 
 
 @pytest.mark.parametrize("src,dst", PAIRS)
-def test_cast_is_bit_exact_with_torch(src, dst, tmp_path):
+def test_cast_is_bit_exact_with_torch(src, dst, tmp_path, backend):
     bits = samples(src)
     assert_same_bits(ours(bits, src, dst, tmp_path), torch_cast(bits, src, dst), dst)
+
+
+@pytest.mark.parametrize("src,dst", PAIRS)
+def test_kernels_and_numpy_make_the_same_bits(src, dst, tmp_path, monkeypatch):
+    """One checkpoint, one output, whichever implementation an install has: NaN payloads included."""
+    use_backend(monkeypatch, "kernels")
+    bits = samples(src)
+    compiled = ours(bits, src, dst, tmp_path)
+    monkeypatch.setattr(C, "_KERNELS", None)
+    with_numpy = ours(bits, src, dst, tmp_path)
+    differ = np.flatnonzero(compiled != with_numpy)
+    assert differ.size == 0, [(hex(int(bits[i])), hex(int(compiled[i])), hex(int(with_numpy[i]))) for i in differ[:4]]
+
+
+def test_kernels_are_built_where_there_is_a_compiler():
+    """`pip install` builds core/_castc.c wherever it finds a C compiler (optional elsewhere): a
+    broken build must not pass unnoticed as the slower numpy path."""
+    import shutil
+    import sysconfig
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if not (shutil.which(cc) or shutil.which("cc")):
+        pytest.skip("no C compiler on this machine: numpy casts")
+    assert C.kernels() is not None, "swin_convert.core._castc was not built (see `make install`'s output)"
+
+
+def test_kernels_refuse_what_they_cannot_do():
+    k = C.kernels()
+    if k is None:
+        pytest.skip("swin_convert.core._castc is not built here")
+    src, dst = bytes(8), bytearray(4)
+    k.convert(src, "F32", dst, "BF16")
+    for args, what in [((src, "F32", bytearray(2), "BF16"), "need 4 bytes"),      # too small
+                       ((src, "F32", bytearray(6), "BF16"), "need 4 bytes"),      # too large
+                       ((bytes(7), "F32", dst, "BF16"), "whole F32"),             # not whole elements
+                       ((src, "F32", dst, "F32"), "no cast"), ((src, "I32", dst, "BF16"), "no cast"),
+                       ((src, "F32", bytearray(16), "F64"), "no cast")]:
+        with pytest.raises(ValueError, match=what):
+            k.convert(*args)
+    with pytest.raises(TypeError):
+        k.convert(src, "F32", bytes(4), "BF16")                                  # read-only output
 
 
 @pytest.mark.parametrize("src,dst", [("F32", "BF16"), ("BF16", "F16"), ("F16", "F32")])
@@ -135,7 +193,7 @@ def test_edge_values_behave_as_torch_says():
     assert half[24] == np.float16(2 ** -24) and half[25] == 0 and half[26] == np.float16(2 ** -24)   # subnormal tie
 
 
-def test_chunked_file_cast_matches_whole(tmp_path, monkeypatch):
+def test_chunked_file_cast_matches_whole(tmp_path, monkeypatch, backend):
     """A file range is read CAST_CHUNK elements at a time: chunk edges change nothing."""
     bits = float32_samples(10_007)
     path = tmp_path / "t.safetensors"
@@ -146,6 +204,66 @@ def test_chunked_file_cast_matches_whole(tmp_path, monkeypatch):
     for dst in ("BF16", "F16"):
         got = np.frombuffer(C.cast(src["w"], dst).tobytes(), np.uint16)
         assert_same_bits(got, torch_cast(bits, "F32", dst), dst)
+
+
+@pytest.mark.parametrize("dst", ["BF16", "F16"])
+def test_pieces_written_by_threads_are_the_sequential_bytes(tmp_path, monkeypatch, backend, dst):
+    """A cast file range reaches a file as pieces (pread, convert, pwrite) made by two threads: the
+    bytes are those of the cast made in order, at unaligned offsets and chunk edges too."""
+    bits = float32_samples(10_007)
+    path = tmp_path / "t.safetensors"
+    write_safetensors(path, [("odd", ArraySource(np.arange(3, dtype=np.float16))),      # the rest: unaligned
+                             ("w", ArraySource(bits.view(np.float32))),
+                             ("i", ArraySource(np.arange(5, dtype=np.int64))),
+                             ("v", ArraySource(bits[:999].view(np.float32)))], {})
+    _, src = read_safetensors_header(path)
+    assert src["w"].offset % 4, "the test wants a tensor at an unaligned offset"
+    monkeypatch.setattr(C, "CAST_CHUNK", 1000)
+    monkeypatch.setattr(T, "FILLERS", 2)
+    items = [(k, C.cast(v, dst)) for k, v in src.items()]
+    assert all(v.pieces() for _, v in items if isinstance(v, C.CastSource)) and len(items[1][1].pieces()) == -(-bits.size // 1000)
+    out = tmp_path / "out.safetensors"
+    write_safetensors(out, items, {})
+    _, back = read_safetensors_header(out)
+    for k, v in items:
+        assert back[k].dtype == v.dtype and back[k].tobytes() == v.tobytes(), k
+    assert_same_bits(np.frombuffer(back["w"].tobytes(), np.uint16), torch_cast(bits, "F32", dst), dst)
+
+
+def test_fill_pieces_runs_two_threads_and_stops_on_the_first_error(tmp_path):
+    """Two threads fill at once (a barrier only both can pass); an error stops the other after its
+    piece and is raised in the caller's thread once both have stopped."""
+    import threading
+    barrier, seen = threading.Barrier(2, timeout=30), []
+
+    def together(files, fd, pos):
+        barrier.wait()
+        seen.append(threading.get_ident())
+    with open(tmp_path / "f", "wb") as f:
+        T.fill_pieces(f.fileno(), [(0, together), (1, together)], workers=2)
+    assert len(set(seen)) == 2
+
+    done = []
+
+    def fill(files, fd, pos):
+        if pos == 3:
+            raise OSError(28, "No space left on device")
+        done.append(pos)
+    with open(tmp_path / "g", "wb") as f, pytest.raises(OSError, match="No space"):
+        T.fill_pieces(f.fileno(), [(p, fill) for p in range(1000)], workers=2)
+    assert len(done) < 999 and threading.active_count() == 1, "pieces went on after the error"
+
+
+def test_a_file_cut_short_while_pieces_are_read_is_one_bad_input_error(tmp_path):
+    from swin_convert.errors import BadInputError
+    path = tmp_path / "t.safetensors"
+    write_safetensors(path, [("w", ArraySource(np.ones(300_000, dtype=np.float32)))], {})
+    _, src = read_safetensors_header(path)
+    with open(path, "r+b") as f:          # cut after the header was read (a download still being written)
+        f.truncate(path.stat().st_size - 5000)
+    with pytest.raises(BadInputError, match="ended early") as info:
+        write_safetensors(tmp_path / "out.safetensors", [("w", C.cast(src["w"], "BF16"))], {})
+    assert "\n" not in str(info.value)
 
 
 def test_non_float_and_same_dtype_are_never_touched(tmp_path):
@@ -432,15 +550,16 @@ def test_one_file_of_mixed_casts_and_a_cast_of_a_cast(tmp_path):
 
 
 def test_a_safetensors_remap_with_dtype_imports_no_torch(timm_v1, tmp_path):
+    """Nor numpy, where the compiled kernels are built (its import is ~0.13 s of a Swin-L remap's 0.5)."""
     import subprocess
     import sys
     _, path, _ = timm_v1
     code = ("import sys; from swin_convert import api; "
             f"api.remap({str(path)!r}, 'hf', {str(tmp_path / 'o')!r}, dtype='bf16'); "
-            "print([m for m in ('torch', 'timm', 'transformers') if m in sys.modules])")
+            "print([m for m in ('torch', 'timm', 'transformers', 'numpy') if m in sys.modules])")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "[]"
+    assert r.stdout.strip() == ("[]" if C.kernels() is not None else "['numpy']")
     with safe_open(str(tmp_path / "o" / "model.safetensors"), "np") as f:
         assert f.metadata()["swin_convert.dtype"] == "bf16"
 

@@ -37,10 +37,18 @@ from functools import partial
 from .tensors import DTYPES, FileSlice, Files, Piece
 from .dtypes import ALIASES, FLOAT_DTYPES, NAMES, TORCH_NAMES, castable, parse_dtype, short_name  # noqa: F401
 
-try:
-    from . import _castc as _KERNELS     # optional: numpy does the same where it is not built
-except ImportError:                      # pragma: no cover -- an install without a C compiler
-    _KERNELS = None
+
+def _load_kernels():
+    """``_castc`` where it was built (optional: numpy does the same where it is not). Looked up,
+    not guarded by ``except ImportError``: a module that is there but broken must say so."""
+    import importlib.util
+    if importlib.util.find_spec(f"{__package__}._castc") is None:
+        return None
+    from . import _castc
+    return _castc
+
+
+_KERNELS = _load_kernels()
 
 CAST_CHUNK = 1 << 18            # elements per step (1 MB of fp32: the scratch buffers stay in cache)
 
