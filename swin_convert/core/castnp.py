@@ -12,7 +12,7 @@ import threading
 
 import numpy as np
 
-from .tensors import DTYPES, ArraySource, Concat, FileSlice, TorchSource, tensor_bytes
+from .tensors import DTYPES, ArraySource, Concat, FileSlice, Files, TorchSource, tensor_bytes
 from .dtypes import TORCH_NAMES
 
 _UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
@@ -72,19 +72,18 @@ def raw_chunks(source, elems: int, work: "Work | None" = None):
 
 
 def _file_chunks(source: FileSlice, chunk_bytes: int, kind, work: "Work"):
-    from ..errors import BadInputError
-    left = source.nbytes
-    buf = memoryview(work.get("read", np.uint8, min(chunk_bytes, left)))
-    with open(source.path, "rb") as f:
-        f.seek(source.offset)
+    left, at = source.nbytes, source.offset
+    buf = work.get("read", np.uint8, min(chunk_bytes, left))
+    files = Files()                   # the read (and its "ended early" error) the pieces use
+    try:
         while left > 0:
             view = buf[:min(chunk_bytes, left)]
-            n = f.readinto(view)
-            if n != len(view):
-                raise BadInputError(f"'{source.path}' ended early while reading a tensor.",
-                                    "The file is truncated; download it again.")
-            left -= n
-            yield np.frombuffer(view, dtype=kind)
+            files.pread_into(source.path, view, at)
+            at += view.size
+            left -= view.size
+            yield view.view(kind)
+    finally:
+        files.close()
 
 
 # ----------------------------------------------------------------------------------------

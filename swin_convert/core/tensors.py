@@ -572,10 +572,13 @@ class Files:
         self._write = threading.Lock()
 
     def pwrite(self, fd: int, data, pos: int) -> None:
-        """``pwrite_all``, one thread at a time: two writers of one file contend for its inode lock,
-        which spins (a CPU each); this lock sleeps, so the other thread reads and converts meanwhile."""
+        """All of ``data`` at ``pos`` of ``fd`` (a short write is continued; ENOSPC and EFBIG raise),
+        one thread at a time: two writers of one file contend for its inode lock, which spins (a CPU
+        each); this lock sleeps, so the other thread reads and converts meanwhile."""
+        view, done = memoryview(data).cast("B"), 0
         with self._write:
-            pwrite_all(fd, data, pos)
+            while done < len(view):
+                done += os.pwrite(fd, view[done:], pos + done)
 
     def pread_into(self, path: str, buf, offset: int) -> None:
         """Fill ``buf`` (a writable buffer) from ``path`` at ``offset``; a short file is a BadInputError."""
@@ -601,13 +604,6 @@ class Files:
             for fd in self._fds.values():
                 os.close(fd)
             self._fds.clear()
-
-
-def pwrite_all(fd: int, data, pos: int) -> None:
-    """All of ``data`` at ``pos`` of ``fd`` (a short write is continued; ENOSPC and EFBIG raise)."""
-    view, done = memoryview(data).cast("B"), 0
-    while done < len(view):
-        done += os.pwrite(fd, view[done:], pos + done)
 
 
 _PREADV = hasattr(os, "preadv")
